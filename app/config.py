@@ -1,0 +1,77 @@
+"""Settings: one pydantic-settings object, read from `RECENGINE_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(str, Enum):
+    """Deployment profile: development keeps the explorer tools on, production turns them off."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class AuthMode(str, Enum):
+    """Whether API keys are required."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; each maps to `RECENGINE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RECENGINE_", extra="ignore")
+
+    env: Environment = Field(Environment.DEVELOPMENT, description="Profile: development or production.")
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL (postgresql+asyncpg://…); unset starts the embedded server."
+    )
+    data_dir: Path = Field(Path(".recengine"), description="Directory of the embedded PostgreSQL and model artifacts.")
+    redis_url: str | None = Field(None, description="Redis URL for the cache; unset caches in process.")
+    cache_ttl_seconds: int = Field(300, ge=1, description="Time-to-live of cached recommendation results.")
+    cache_max_entries: int = Field(10_000, ge=1, description="Capacity of the in-process cache.")
+    auth: AuthMode = Field(AuthMode.ENABLED, description="API-key authentication: enabled or disabled (local only).")
+    host: str = Field("127.0.0.1", description="Address `recengine serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `recengine serve` listens on.")
+    workers: int = Field(1, ge=1, description="Number of uvicorn worker processes.")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    db_pool_size: int = Field(10, ge=1, description="Connections kept in the database pool.")
+    db_max_overflow: int = Field(10, ge=0, description="Extra connections the pool may open under load.")
+    max_batch_size: int = Field(1000, ge=1, description="Largest list accepted by batch mutations.")
+    max_page_size: int = Field(100, ge=1, description="Largest `first` or `count` on any list.")
+    embedding_model: str = Field("all-MiniLM-L6-v2", description="Sentence-transformers model used for embeddings.")
+    embedding_batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
+    als_factors: int = Field(64, ge=2, description="Latent factors of the ALS model.")
+    als_iterations: int = Field(15, ge=1, description="ALS training iterations.")
+    als_regularization: float = Field(0.05, ge=0, description="ALS L2 regularization.")
+    als_alpha: float = Field(2.0, gt=0, description="Confidence scale applied to event weights.")
+    training_seed: int = Field(42, description="Random seed of model training.")
+    decay_half_life_days: float = Field(
+        365.0, gt=0, description="Half-life of event weights in training and profile embeddings."
+    )
+    trending_window_hours: int = Field(168, ge=1, description="Default window of trending content.")
+    partition_months_ahead: int = Field(3, ge=0, description="Monthly event partitions created ahead of time.")
+    hnsw_ef_search: int = Field(100, ge=10, description="pgvector hnsw.ef_search for retrieval queries.")
+    demo_data: Path | None = Field(None, description="MovieLens directory `make demo` imports.")
+    shutdown_timeout_seconds: int = Field(20, ge=1, description="Grace period for in-flight requests on SIGTERM.")
+    admin_api_key: SecretStr | None = Field(
+        None, description="An admin key to register at start (for deployments); stored hashed."
+    )
+
+    @property
+    def is_production(self) -> bool:
+        """True in the production profile."""
+        return self.env is Environment.PRODUCTION
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

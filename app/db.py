@@ -1,0 +1,55 @@
+"""Database engine and session factory (SQLAlchemy 2 async over asyncpg)."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app import embedded
+from app.config import Settings
+from app.metrics import DB_POOL_IN_USE
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured database URL, or the embedded server's (started on demand)."""
+    if settings.database_url:
+        return normalize_url(settings.database_url)
+    uri = embedded.ensure_server(settings.data_dir)
+    embedded.ensure_database(uri)
+    return embedded.async_url(uri)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use the asyncpg driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """The psycopg2 form of an async URL (Alembic runs synchronously)."""
+    return url.replace("+asyncpg", "+psycopg2", 1)
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    """An async engine with a pre-pinged pool whose checkouts are counted in metrics."""
+    engine = create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={"server_settings": {"timezone": "UTC", "application_name": "recengine"}},
+    )
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", lambda *_: DB_POOL_IN_USE.inc())
+    event.listen(pool, "checkin", lambda *_: DB_POOL_IN_USE.dec())
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions that keep loaded attributes after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,59 @@
+"""Per-request DataLoaders: every list of related objects loads in one batched query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from strawberry.dataloader import DataLoader
+
+from app.db import SessionFactory
+from app.models import Content, Event, User
+from app.repositories.content import ContentRepository
+from app.repositories.events import EventRepository
+from app.repositories.users import UserRepository
+
+
+@dataclass
+class Loaders:
+    """The DataLoaders of one request."""
+
+    content_by_id: DataLoader[str, Content | None]
+    user_by_id: DataLoader[str, User | None]
+    latest_events: DataLoader[tuple[str, int], list[Event]]
+    event_counts: DataLoader[str, int]
+
+
+def create_loaders(sessions: SessionFactory) -> Loaders:
+    """Fresh loaders for one request; each batch opens its own short-lived session."""
+
+    async def load_content(ids: Sequence[str]) -> list[Content | None]:
+        async with sessions() as session:
+            rows = {c.content_id: c for c in await ContentRepository(session).list_by_ids(list(ids))}
+        return [rows.get(i) for i in ids]
+
+    async def load_users(ids: Sequence[str]) -> list[User | None]:
+        async with sessions() as session:
+            rows = {u.user_id: u for u in await UserRepository(session).list_by_ids(list(ids))}
+        return [rows.get(i) for i in ids]
+
+    async def load_events(keys: Sequence[tuple[str, int]]) -> list[list[Event]]:
+        first = max(k[1] for k in keys)
+        async with sessions() as session:
+            rows = await EventRepository(session).list_latest_for_users(sorted({k[0] for k in keys}), first=first)
+        by_user: dict[str, list[Event]] = {}
+        for event in rows:
+            by_user.setdefault(event.user_id, []).append(event)
+        return [by_user.get(user_id, [])[: n + 1] for user_id, n in keys]
+
+    async def count_events(ids: Sequence[str]) -> list[int]:
+        async with sessions() as session:
+            counts = await EventRepository(session).count_for_users(list(ids))
+        return [counts.get(i, 0) for i in ids]
+
+    return Loaders(
+        content_by_id=DataLoader(load_fn=load_content),
+        user_by_id=DataLoader(load_fn=load_users),
+        latest_events=DataLoader(load_fn=load_events),
+        event_counts=DataLoader(load_fn=count_events),
+    )

@@ -1,0 +1,172 @@
+"""The Starlette application: /graphql, /health, /ready, /metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from app import migrate
+from app.config import AuthMode, Settings, get_settings
+from app.context import AppState, Context
+from app.db import create_engine, resolve_database_url, session_factory
+from app.loaders import create_loaders
+from app.logging import request_id_var
+from app.metrics import READY
+from app.schema.schema import schema
+from app.services import auth
+from app.services.cache import create_cache
+from app.services.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app with our typed context."""
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state: AppState = request.app.state.recengine
+        return Context(
+            state=state,
+            loaders=create_loaders(state.sessions),
+            request=request,
+            response=response,
+            request_id=request_id_var.get() or uuid.uuid4().hex,
+            authorization=request.headers.get("authorization"),
+        )
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (or keeps the caller's X-Request-ID) for logs and responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+async def build_state(settings: Settings) -> AppState:
+    """Connect to the database (starting the embedded one if needed) and the cache."""
+    url = resolve_database_url(settings)
+    engine = create_engine(url, settings)
+    sessions = session_factory(engine)
+    cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
+    recommender = Engine(settings, sessions, cache)
+    return AppState(settings, engine, sessions, cache, recommender, database_url=url)
+
+
+async def close_state(state: AppState) -> None:
+    """Release connections and threads."""
+    state.recommender.close()
+    await state.cache.close()
+    await state.engine.dispose()
+
+
+async def prepare(state: AppState) -> None:
+    """Start-up chores when the schema is at head: upcoming partitions, the bootstrap admin key."""
+    ready, _ = await readiness(state)
+    if not ready:
+        logger.warning("database schema is not at head; run `recengine migrate`")
+        return
+    await migrate.create_partitions(state.engine, state.settings.partition_months_ahead)
+    if state.settings.admin_api_key is not None:
+        async with state.sessions() as session:
+            await auth.ensure_key(session, name="bootstrap-admin", secret=state.settings.admin_api_key.get_secret_value())
+    if state.settings.auth is AuthMode.DISABLED:
+        logger.warning("authentication is DISABLED (RECENGINE_AUTH=disabled): for local work only")
+
+
+async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
+    """Whether the database is reachable and migrated to head, with each check's detail."""
+    checks: dict[str, Any] = {}
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:  # any driver or network failure means not ready
+        checks["database"] = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+        return False, checks
+    current = await migrate.current_revision(state.engine)
+    head = migrate.head_revision(state.database_url)
+    ok = current == head
+    checks["migrations"] = {"ok": ok, "current": current, "head": head}
+    if not ok:
+        checks["migrations"]["reason"] = f"schema at {current or 'nothing'}, head is {head}: run `recengine migrate`"
+    return ok, checks
+
+
+async def health(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """Readiness: database reachable and schema at head."""
+    ok, checks = await readiness(request.app.state.recengine)
+    READY.set(1 if ok else 0)
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> Starlette:
+    """The application; builds its own state at start-up unless one is given (tests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = state is None
+        app.state.recengine = state or await build_state(settings)
+        started = time.perf_counter()
+        await prepare(app.state.recengine)
+        logger.info("recengine ready in %.2fs", time.perf_counter() - started)
+        try:
+            yield
+        finally:
+            if own:
+                await close_state(app.state.recengine)
+
+    graphql = GraphQLApp(schema, graphql_ide="graphiql" if not settings.is_production else None)
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    if state is not None:
+        app.state.recengine = state
+    return app

@@ -1,0 +1,214 @@
+"""Candidate sources computed in batch with numpy: the offline twin of the SQL retrieval.
+
+Each function here is the definition of one source of `app.ml.hybrid.SOURCES`, computed
+exactly over the full catalog for many users at once. The service computes the same
+lists with pgvector queries (same vectors, same similarity, same "not already consumed"
+filter); evaluation feeds these to the same `blend`. All return `(indices, scores)`
+matrices of shape (n_users, k), best first, padded with index -1 and score -inf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from app.ml.hybrid import Candidate, profile_vector
+
+SECONDS_PER_DAY = 86_400.0
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class History:
+    """Training interactions in index space: who, what, how much, when."""
+
+    n_users: int
+    n_items: int
+    users: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray
+    timestamps: np.ndarray
+
+    def seen(self) -> sp.csr_matrix:
+        """Binary users × items matrix of what each user has already interacted with."""
+        ones = np.ones(self.users.size, dtype=np.float32)
+        mat = sp.csr_matrix((ones, (self.users, self.items)), shape=(self.n_users, self.n_items))
+        mat.data[:] = 1.0
+        return mat
+
+    def last_timestamp(self) -> np.ndarray:
+        """Each user's latest interaction time (the user's "now"); 0 for users without one."""
+        out = np.zeros(self.n_users, dtype=np.int64)
+        np.maximum.at(out, self.users, self.timestamps)
+        return out
+
+    def recent_items(self, n: int) -> list[np.ndarray]:
+        """Each user's n most recent distinct items, newest first."""
+        order = np.lexsort((-np.arange(self.users.size), -self.timestamps, self.users))
+        result: list[list[int]] = [[] for _ in range(self.n_users)]
+        for u, i in zip(self.users[order], self.items[order], strict=True):
+            row = result[u]
+            if len(row) < n and i not in row:
+                row.append(int(i))
+        return [np.array(r, dtype=np.int64) for r in result]
+
+
+def top_k_masked(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top k columns per row after removing seen items (-1 / -inf padding)."""
+    scores = np.array(scores, dtype=np.float64)
+    rows, cols = seen.nonzero()
+    scores[rows, cols] = -np.inf
+    k_eff = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    val = np.take_along_axis(part_scores, order, axis=1)
+    idx[~np.isfinite(val)] = -1
+    return _pad(idx, val, k)
+
+
+def _pad(idx: np.ndarray, val: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad to k columns with -1 / -inf."""
+    if idx.shape[1] >= k:
+        return idx, val
+    extra = k - idx.shape[1]
+    return (
+        np.hstack([idx, np.full((idx.shape[0], extra), -1, dtype=idx.dtype)]),
+        np.hstack([val, np.full((val.shape[0], extra), -np.inf)]),
+    )
+
+
+def chunked_top_k(
+    score_rows: Callable[[np.ndarray], np.ndarray], seen: sp.csr_matrix, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run a dense scorer over users in chunks and keep each user's top k unseen items."""
+    parts = [
+        top_k_masked(score_rows(users), seen[users], k)
+        for users in np.array_split(np.arange(seen.shape[0]), max(1, -(-seen.shape[0] // CHUNK)))
+        if users.size
+    ]
+    return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.asarray(matrix / np.where(norms > 0, norms, 1.0), dtype=np.float32)
+
+
+def collaborative(
+    user_factors: np.ndarray, item_factors: np.ndarray, history: History, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Collaborative source: items by inner product with the user's ALS vector."""
+    return chunked_top_k(lambda users: user_factors[users] @ item_factors.T, history.seen(), k)
+
+
+def profiles(item_vectors: np.ndarray, history: History, half_life_days: float) -> np.ndarray:
+    """Every user's time-decayed content profile (hybrid.profile_vector), ages from the user's now."""
+    now = history.last_timestamp()
+    out = np.zeros((history.n_users, item_vectors.shape[1]), dtype=np.float32)
+    order = np.argsort(history.users, kind="stable")
+    bounds = np.searchsorted(history.users[order], np.arange(history.n_users + 1))
+    for u in range(history.n_users):
+        sel = order[bounds[u] : bounds[u + 1]]
+        if sel.size:
+            ages = (now[u] - history.timestamps[sel]) / SECONDS_PER_DAY
+            out[u] = profile_vector(item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days)
+    return out
+
+
+def content(
+    item_vectors: np.ndarray, history: History, k: int, *, half_life_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Content source: items by cosine similarity to the user's profile vector."""
+    prof = profiles(item_vectors, history, half_life_days)
+    return chunked_top_k(lambda users: prof[users] @ item_vectors.T, history.seen(), k)
+
+
+def neighbors(
+    item_vectors: np.ndarray, history: History, k: int, *, recent: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours of each user's `recent` latest items by cosine; best anchor kept per item.
+
+    Returns (indices, scores, anchor indices). Used with content embeddings
+    (item_neighbors) and with ALS item factors (factor_neighbors).
+    """
+    unit = unit_rows(item_vectors)
+    anchors_of = history.recent_items(recent)
+    seen = history.seen()
+    idx = np.full((history.n_users, k), -1, dtype=np.int64)
+    val = np.full((history.n_users, k), -np.inf)
+    anc = np.full((history.n_users, k), -1, dtype=np.int64)
+    for u, anchors in enumerate(anchors_of):
+        if anchors.size == 0:
+            continue
+        sims = unit[anchors] @ unit.T
+        best = sims.argmax(axis=0)
+        i_u, v_u = top_k_masked(sims.max(axis=0)[None, :], seen[u], k)
+        idx[u], val[u] = i_u[0], v_u[0]
+        anc[u] = np.where(i_u[0] >= 0, anchors[best[i_u[0]]], -1)
+    return idx, val, anc
+
+
+def popular(history: History, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Popular source: items by number of distinct users who interacted."""
+    seen = history.seen()
+    counts = np.asarray(seen.sum(axis=0)).ravel().astype(np.float64)
+    return chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), seen, k)
+
+
+def trending(history: History, k: int, *, window_days: float) -> tuple[np.ndarray, np.ndarray]:
+    """Trending source: interaction counts in the window before each user's now."""
+    order = np.argsort(history.timestamps, kind="stable")
+    stamps, items = history.timestamps[order], history.items[order]
+    now = history.last_timestamp()
+    start = np.searchsorted(stamps, now - window_days * SECONDS_PER_DAY, side="left")
+    end = np.searchsorted(stamps, now, side="right")
+
+    def rows(users: np.ndarray) -> np.ndarray:
+        return np.vstack(
+            [np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64) for u in users]
+        )
+
+    idx, val = chunked_top_k(rows, history.seen(), k)
+    idx[val <= 0] = -1
+    return idx, np.where(val > 0, val, -np.inf)
+
+
+def to_candidates(
+    item_ids: np.ndarray, idx: np.ndarray, val: np.ndarray, anchors: np.ndarray | None = None
+) -> list[list[Candidate]]:
+    """Per-user Candidate lists from index/score matrices (padding dropped)."""
+    out: list[list[Candidate]] = []
+    for u in range(idx.shape[0]):
+        keep = idx[u] >= 0
+        ids = item_ids[idx[u][keep]]
+        scores = val[u][keep]
+        if anchors is None:
+            out.append([Candidate(str(i), float(s)) for i, s in zip(ids, scores, strict=True)])
+        else:
+            anc = item_ids[anchors[u][keep]]
+            out.append([Candidate(str(i), float(s), str(a)) for i, s, a in zip(ids, scores, anc, strict=True)])
+    return out
+
+
+def cached_embeddings(texts: list[str], cache_dir: Path, *, progress: bool = False) -> np.ndarray:
+    """Embed texts with the service's embedder, cached on disk by a hash of all the texts."""
+    from app.ml.embeddings import MODEL_NAME, get_embedder, text_hash
+
+    key = text_hash(MODEL_NAME + "\n\x00".join(["", *texts]))[:32]
+    path = Path(cache_dir) / f"embeddings-{key}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            return np.asarray(stored["vectors"], dtype=np.float32)
+    vectors = get_embedder().encode(texts, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, vectors=vectors)
+    tmp.replace(path)
+    return vectors

@@ -1,0 +1,258 @@
+"""Model selection on validation, refit on training, scoring on test, for every model compared."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.ml import baselines, strategies
+from app.ml.hybrid import SOURCES
+from app.ml.strategies import SourceLists, SourceParams
+
+if TYPE_CHECKING:
+    from app.ml.evaluation import Split
+
+Step = Callable[[str], None]
+WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0)
+CONTENT_SOURCES = ("content", "item_neighbors")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every model run shares: catalog ids, item embeddings, cut-offs, grid size."""
+
+    item_ids: np.ndarray
+    vectors: np.ndarray
+    ks: tuple[int, ...]
+    quick: bool = False
+
+    @property
+    def n(self) -> int:
+        """Length of the ranked lists (the largest k)."""
+        return max(self.ks)
+
+    @property
+    def target(self) -> str:
+        """Selection metric."""
+        return f"ndcg@{10 if 10 in self.ks else self.n}"
+
+
+@dataclass
+class Outcome:
+    """Test results, chosen parameters, validation scores and the hybrid ablation."""
+
+    results: dict[str, dict[str, float]] = field(default_factory=dict)
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    validation: dict[str, float] = field(default_factory=dict)
+    ablation: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def baseline_grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """Small hyper-parameter grids of the baselines."""
+    if quick:
+        return {
+            "EASE": [{"regularization": 10.0}, {"regularization": 100.0}],
+            "ALS": [{"factors": 8, "regularization": 0.05, "alpha": 1.0, "iterations": 5, "random_state": 42}],
+            "BPR": [{"factors": 8, "learning_rate": 0.05, "regularization": 0.01, "iterations": 20, "random_state": 42}],
+            "ItemKNN": [{"K": 10}],
+        }
+    return {
+        "EASE": [{"regularization": lam} for lam in (50.0, 100.0, 200.0, 500.0, 1000.0)],
+        "ALS": [
+            {"factors": f, "regularization": r, "alpha": a, "iterations": 15, "random_state": 42}
+            for f in (64, 128) for r in (0.01, 0.1) for a in (1.0, 10.0)
+        ],
+        "BPR": [
+            {"factors": f, "learning_rate": lr, "regularization": 0.01, "iterations": 100, "random_state": 42}
+            for f in (64, 128) for lr in (0.01, 0.05)
+        ],
+        "ItemKNN": [{"K": k} for k in (20, 50, 100, 200)],
+    }
+
+
+def source_grid(quick: bool) -> list[SourceParams]:
+    """Grid of the ALS/decay settings behind our collaborative source."""
+    if quick:
+        return [SourceParams(factors=8, half_life_days=None), SourceParams(factors=8, half_life_days=365.0)]
+    return [
+        SourceParams(factors=f, alpha=a, regularization=r, half_life_days=hl)
+        for f in (64, 128) for a in (1.0, 5.0) for r in (0.05,) for hl in (None, 180.0)
+    ]
+
+
+def step_count(ctx: Context) -> int:
+    """Progress steps of a full comparison."""
+    grids = baseline_grids(ctx.quick)
+    return sum(len(g) + 1 for g in grids.values()) + len(source_grid(ctx.quick)) + 8
+
+
+def evaluate(top: np.ndarray, split: Split, ctx: Context) -> dict[str, float]:
+    """Metrics of a top-n matrix on a split."""
+    from app.ml.evaluation import item_popularity, score_top
+
+    return score_top(top, split, ctx.ks, item_popularity(split))
+
+
+def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Context) -> tuple[np.ndarray, float, float]:
+    """Fit one baseline; its top-n for the split's users, fit and score seconds."""
+    model: baselines.Recommender
+    if name == "EASE":
+        model = baselines.EASE(**params)
+    elif name == "POPULAR":
+        model = baselines.Popular()
+    else:
+        model = baselines.ImplicitModel({"ALS": "als", "BPR": "bpr", "ItemKNN": "itemknn"}[name], **params)
+    matrix = split.matrix()
+    t0 = time.perf_counter()
+    model.fit(matrix)
+    t1 = time.perf_counter()
+    top = model.recommend(matrix, ctx.n)[split.users]
+    return top, t1 - t0, time.perf_counter() - t1
+
+
+def _record(out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float) -> None:
+    """Store a model's test metrics with its timings."""
+    out.results[name] = {**evaluate(top, split, ctx), "fit_seconds": fit_s, "score_seconds": score_s}
+
+
+def tune_baselines(ctx: Context, val: Split, test: Split, out: Outcome, step: Step) -> None:
+    """Grid search every baseline on validation, refit the winner, score on test."""
+    for name, grid in baseline_grids(ctx.quick).items():
+        best: tuple[float, dict[str, Any]] = (-1.0, grid[0])
+        for params in grid:
+            step(f"{name} {params}")
+            top, _, _ = run_baseline(name, params, val, ctx)
+            value = evaluate(top, val, ctx)[ctx.target]
+            if value > best[0]:
+                best = (value, params)
+        step(f"{name} refit")
+        out.tuning[name] = dict(best[1])
+        out.validation[name] = best[0]
+        _record(out, name, *_refit(name, best[1], test, ctx))
+
+
+def _refit(name: str, params: Mapping[str, Any], test: Split, ctx: Context) -> tuple[str, np.ndarray, Split, Context, float, float]:
+    """Arguments of `_record` for a baseline refit on the full training part."""
+    top, fit_s, score_s = run_baseline(name, params, test, ctx)
+    return name, top, test, ctx, fit_s, score_s
+
+
+def sources_for(split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES) -> SourceLists:
+    """Candidates of the wanted sources for the split's users."""
+    return strategies.fit_sources(split.history, ctx.item_ids, ctx.vectors, params, split.users, wanted)
+
+
+def blended(lists: SourceLists, weights: Mapping[str, float], split: Split, ctx: Context, diversity: float = 0.0) -> tuple[np.ndarray, float]:
+    """Top-n of the blend and the seconds it took."""
+    pos = {str(item): i for i, item in enumerate(ctx.item_ids)}
+    vecs = {str(item): ctx.vectors[i] for i, item in enumerate(ctx.item_ids)} if diversity > 0 else None
+    t0 = time.perf_counter()
+    top = strategies.blend_top(lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs)
+    return top, time.perf_counter() - t0
+
+
+def tune_collaborative(ctx: Context, val: Split, out: Outcome, step: Step) -> SourceParams:
+    """ALS factors, confidence scale and time decay of our collaborative source."""
+    best: tuple[float, SourceParams] = (-1.0, source_grid(ctx.quick)[0])
+    for params in source_grid(ctx.quick):
+        step(f"COLLABORATIVE {params}")
+        lists = sources_for(val, ctx, params, ("collaborative",))
+        value = evaluate(blended(lists, {"collaborative": 1.0}, val, ctx)[0], val, ctx)[ctx.target]
+        if value > best[0]:
+            best = (value, params)
+    out.validation["COLLABORATIVE"] = best[0]
+    out.tuning["COLLABORATIVE"] = _params_dict(best[1])
+    return best[1]
+
+
+def _params_dict(params: SourceParams) -> dict[str, Any]:
+    """SourceParams as a plain dict."""
+    return {k: getattr(params, k) for k in params.__dataclass_fields__}
+
+
+def coordinate_ascent(
+    lists: SourceLists, names: tuple[str, ...], start: dict[str, float], score: Callable[[dict[str, float]], float], passes: int = 2
+) -> tuple[dict[str, float], float, list[dict[str, Any]]]:
+    """Tune blend weights one source at a time over WEIGHT_VALUES; returns weights, score, trace."""
+    weights = dict(start)
+    seen: dict[tuple[float, ...], float] = {}
+
+    def value(w: dict[str, float]) -> float:
+        key = tuple(w.get(n, 0.0) for n in names)
+        if key not in seen:
+            seen[key] = score(w)
+        return seen[key]
+
+    best = value(weights)
+    trace: list[dict[str, Any]] = [{"weights": dict(weights), "score": best}]
+    for _ in range(passes):
+        for name in names[1:]:
+            for candidate in WEIGHT_VALUES:
+                trial = {**weights, name: candidate}
+                if (v := value(trial)) > best + 1e-9:
+                    best, weights = v, trial
+                    trace.append({"weights": dict(weights), "score": best})
+    return weights, best, trace
+
+
+def tune_blends(ctx: Context, val: Split, params: SourceParams, out: Outcome, step: Step) -> dict[str, dict[str, float]]:
+    """Blend weights of HYBRID and CONTENT_BASED on validation."""
+    step("sources on validation")
+    lists = sources_for(val, ctx, params)
+
+    def score(w: dict[str, float]) -> float:
+        return evaluate(blended(lists, w, val, ctx)[0], val, ctx)[ctx.target]
+
+    step("HYBRID weights")
+    hybrid, h_score, trace = coordinate_ascent(lists, SOURCES, {"collaborative": 1.0}, score)
+    step("CONTENT_BASED weights")
+    content, c_score, _ = coordinate_ascent(lists, CONTENT_SOURCES, {"content": 1.0}, score, passes=1)
+    out.validation.update({"HYBRID": h_score, "CONTENT_BASED": c_score, "POPULAR": score({"popular": 1.0})})
+    out.tuning["HYBRID"] = {"weights": hybrid, "sources": _params_dict(params), "trace": trace}
+    out.tuning["CONTENT_BASED"] = {"weights": content}
+    out.tuning["POPULAR"] = {}
+    return {"HYBRID": hybrid, "CONTENT_BASED": content, "COLLABORATIVE": {"collaborative": 1.0}, "POPULAR": {"popular": 1.0}}
+
+
+def score_strategies(ctx: Context, test: Split, params: SourceParams, weights: dict[str, dict[str, float]], out: Outcome, step: Step) -> SourceLists:
+    """Refit the sources on the training part and score each strategy on test."""
+    step("sources on test")
+    lists = sources_for(test, ctx, params)
+    for name, w in weights.items():
+        top, blend_s = blended(lists, w, test, ctx)
+        used = [s for s in w if w[s] > 0]
+        fit_s = lists.fit_seconds if {"collaborative", "factor_neighbors"} & set(used) else 0.0
+        _record(out, name, top, test, ctx, fit_s, blend_s + sum(lists.timings.get(s, 0.0) for s in used))
+    return lists
+
+
+def ablate(ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step) -> None:
+    """HYBRID on test without each source, and with MMR diversity (reported, never tuned on)."""
+    step("ablation")
+    for name in [s for s in SOURCES if weights.get(s, 0.0) > 0]:
+        top, _ = blended(lists, {**weights, name: 0.0}, test, ctx)
+        out.ablation[f"without {name}"] = evaluate(top, test, ctx)
+    for diversity in (0.1, 0.3):
+        top, _ = blended(lists, weights, test, ctx, diversity=diversity)
+        out.ablation[f"diversity {diversity}"] = evaluate(top, test, ctx)
+
+
+def compare(ctx: Context, val: Split, test: Split, step: Step) -> Outcome:
+    """Tune on validation, refit, score on test: baselines and our strategies."""
+    out = Outcome()
+    step("POPULAR baseline")
+    tune_baselines(ctx, val, test, out, step)
+    params = tune_collaborative(ctx, val, out, step)
+    weights = tune_blends(ctx, val, params, out, step)
+    lists = score_strategies(ctx, test, params, weights, out, step)
+    ablate(ctx, test, lists, weights["HYBRID"], out, step)
+    no_decay = replace(params, half_life_days=None)
+    if params.half_life_days is not None:
+        step("ablation: no time decay")
+        top, _ = blended(sources_for(test, ctx, no_decay), weights["HYBRID"], test, ctx)
+        out.ablation["without time decay"] = evaluate(top, test, ctx)
+    return out

@@ -1,0 +1,1 @@
+"""Repositories: one class per aggregate over an AsyncSession; all SQL lives here."""

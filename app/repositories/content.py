@@ -1,0 +1,134 @@
+"""SQL for content: pages, upserts, full-text and vector search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Content
+
+# ts_rank weights for {D, C, B, A}: title 10, description 5, tags 1 (the LLD's), scaled to [0, 1].
+RANK_WEIGHTS = "'{0.0, 0.1, 0.5, 1.0}'"
+
+
+@dataclass(frozen=True)
+class ContentFilter:
+    """Filters of a content listing."""
+
+    content_type: str | None = None
+    status: str | None = None
+    category: str | None = None
+    tag: str | None = None
+
+
+class ContentRepository:
+    """Reads and writes `content`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_id(self, content_id: str) -> Content | None:
+        """The item, or None."""
+        return await self.session.get(Content, content_id)
+
+    async def list_by_ids(self, content_ids: Sequence[str]) -> list[Content]:
+        """The items among `content_ids` that exist."""
+        rows = await self.session.scalars(select(Content).where(Content.content_id.in_(content_ids)))
+        return list(rows)
+
+    async def existing_ids(self, content_ids: Sequence[str]) -> set[str]:
+        """Which of `content_ids` exist."""
+        rows = await self.session.scalars(select(Content.content_id).where(Content.content_id.in_(content_ids)))
+        return set(rows)
+
+    @staticmethod
+    def _filtered(stmt: Select[Any], f: ContentFilter) -> Select[Any]:
+        if f.content_type:
+            stmt = stmt.where(Content.content_type == f.content_type)
+        if f.status:
+            stmt = stmt.where(Content.status == f.status)
+        if f.category:
+            stmt = stmt.where(Content.category == f.category)
+        if f.tag:
+            stmt = stmt.where(Content.tags.contains([f.tag]))
+        return stmt
+
+    async def list_page(self, f: ContentFilter, *, first: int, after: str | None) -> list[Content]:
+        """Up to `first` + 1 items after the id `after`, in id order (keyset pagination)."""
+        stmt = self._filtered(select(Content), f).order_by(Content.content_id).limit(first + 1)
+        if after is not None:
+            stmt = stmt.where(Content.content_id > after)
+        return list(await self.session.scalars(stmt))
+
+    async def count(self, f: ContentFilter) -> int:
+        """How many items match the filter."""
+        return int(await self.session.scalar(self._filtered(select(func.count()).select_from(Content), f)) or 0)
+
+    async def upsert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace items; an unchanged text keeps its embedding."""
+        stmt = insert(Content).values(list(rows))
+        excluded = stmt.excluded
+        columns = ("title", "description", "content_type", "status", "category", "tags", "metadata")
+        values: dict[str, Any] = {c: excluded[c] for c in columns}
+        values["published_at"] = func.coalesce(Content.published_at, excluded.published_at)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=[Content.content_id], set_=values))
+
+    async def set_status(self, content_id: str, status: str) -> None:
+        """Change an item's status (published_at is set on first publication)."""
+        values: dict[str, Any] = {"status": status}
+        if status == "published":
+            values["published_at"] = func.coalesce(Content.published_at, func.now())
+        await self.session.execute(update(Content).where(Content.content_id == content_id).values(**values))
+
+    async def set_embeddings(self, rows: Sequence[tuple[str, np.ndarray, str, str]]) -> None:
+        """Store (content_id, vector, model name, text hash) rows."""
+        for content_id, vector, model, text_hash in rows:
+            await self.session.execute(
+                update(Content)
+                .where(Content.content_id == content_id)
+                .values(embedding=vector, embedding_model=model, embedding_hash=text_hash)
+            )
+
+    async def list_for_embedding(self, *, limit: int | None = None) -> list[Content]:
+        """Items with their text and current hash, to decide which need (re-)embedding."""
+        stmt = select(Content).order_by(Content.content_id)
+        if limit:
+            stmt = stmt.limit(limit)
+        return list(await self.session.scalars(stmt))
+
+    async def search_text(self, query: str, *, count: int, content_type: str | None) -> list[tuple[Content, float]]:
+        """Published items ranked by weighted full-text relevance."""
+        tsq = func.websearch_to_tsquery("english", query)
+        rank = func.ts_rank(literal_column(RANK_WEIGHTS), Content.search_vector, tsq).label("rank")
+        stmt = (
+            select(Content, rank)
+            .where(Content.search_vector.op("@@")(tsq), Content.status == "published")
+            .order_by(rank.desc(), Content.content_id)
+            .limit(count)
+        )
+        if content_type:
+            stmt = stmt.where(Content.content_type == content_type)
+        return [(row[0], float(row[1])) for row in await self.session.execute(stmt)]
+
+    async def search_vector(
+        self, vector: np.ndarray, *, count: int, content_type: str | None, exclude: Sequence[str] = ()
+    ) -> list[tuple[Content, float]]:
+        """Published items nearest to `vector` by cosine similarity (HNSW index)."""
+        distance = Content.embedding.cosine_distance(vector).label("distance")
+        stmt = (
+            select(Content, distance)
+            .where(Content.embedding.is_not(None), Content.status == "published")
+            .order_by(distance)
+            .limit(count)
+        )
+        if content_type:
+            stmt = stmt.where(Content.content_type == content_type)
+        if exclude:
+            stmt = stmt.where(Content.content_id.not_in(exclude))
+        return [(row[0], 1.0 - float(row[1])) for row in await self.session.execute(stmt)]

@@ -1,0 +1,32 @@
+"""SQL for event types and their weights."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import EventType
+
+
+class EventTypeRepository:
+    """Reads and writes `event_types`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def list_all(self) -> list[EventType]:
+        """Every event type, by name."""
+        return list(await self.session.scalars(select(EventType).order_by(EventType.name)))
+
+    async def weights(self) -> dict[str, float]:
+        """Event type name -> weight."""
+        return {row.name: row.weight for row in await self.list_all()}
+
+    async def set_weight(self, name: str, weight: float) -> EventType:
+        """Create or change an event type's weight."""
+        stmt = insert(EventType).values(name=name, weight=weight)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=[EventType.name], set_={"weight": weight}))
+        row = await self.session.get(EventType, name, populate_existing=True)
+        assert row is not None
+        return row

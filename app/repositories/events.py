@@ -1,0 +1,103 @@
+"""SQL for behavior events: idempotent batched inserts and newest-first pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Event, EventKey
+
+
+class EventRepository:
+    """Reads and writes `events` (and `event_keys`, which make event ids idempotent)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+        """Store events whose ids are new; returns the ids that were stored."""
+        rows = list({r["event_id"]: r for r in reversed(rows)}.values())[::-1]
+        if not rows:
+            return set()
+        keys = [{"event_id": r["event_id"], "user_id": r["user_id"], "timestamp": r["timestamp"]} for r in rows]
+        stmt = insert(EventKey).values(keys).on_conflict_do_nothing().returning(EventKey.event_id)
+        fresh = set((await self.session.scalars(stmt)).all())
+        new_rows = [r for r in rows if r["event_id"] in fresh]
+        if new_rows:
+            await self.session.execute(insert(Event), new_rows)
+        return fresh
+
+    async def get_by_ids(self, event_ids: Sequence[uuid.UUID]) -> list[Event]:
+        """Stored events with these ids (any partition)."""
+        stmt = select(Event).join(
+            EventKey, and_(EventKey.event_id == Event.event_id, EventKey.timestamp == Event.timestamp)
+        ).where(EventKey.event_id.in_(event_ids))
+        return list(await self.session.scalars(stmt))
+
+    async def list_for_user(
+        self, user_id: str, *, first: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Event]:
+        """Up to `first` + 1 of the user's events, newest first, after the cursor."""
+        stmt = (
+            select(Event)
+            .where(Event.user_id == user_id)
+            .order_by(Event.timestamp.desc(), Event.event_id.desc())
+            .limit(first + 1)
+        )
+        if after is not None:
+            ts, event_id = after
+            stmt = stmt.where(
+                or_(Event.timestamp < ts, and_(Event.timestamp == ts, Event.event_id < event_id))
+            )
+        return list(await self.session.scalars(stmt))
+
+    async def list_latest_for_users(self, user_ids: Sequence[str], *, first: int) -> list[Event]:
+        """The newest `first` + 1 events of each user, in one query."""
+        ranked = (
+            select(
+                Event,
+                func.row_number()
+                .over(partition_by=Event.user_id, order_by=(Event.timestamp.desc(), Event.event_id.desc()))
+                .label("rn"),
+            )
+            .where(Event.user_id.in_(user_ids))
+            .subquery()
+        )
+        stmt = select(Event).from_statement(
+            select(ranked).where(ranked.c.rn <= first + 1).order_by(ranked.c.user_id, ranked.c.rn)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def count_for_users(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """Events per user."""
+        stmt = select(Event.user_id, func.count()).where(Event.user_id.in_(user_ids)).group_by(Event.user_id)
+        return {row[0]: int(row[1]) for row in await self.session.execute(stmt)}
+
+    async def recent_items(self, user_id: str, *, limit: int) -> list[tuple[str, str, float | None, datetime]]:
+        """The user's latest (content_id, event_type, value, timestamp) rows."""
+        stmt = (
+            select(Event.content_id, Event.event_type, Event.value, Event.timestamp)
+            .where(Event.user_id == user_id)
+            .order_by(Event.timestamp.desc())
+            .limit(limit)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in await self.session.execute(stmt)]
+
+    async def partition_of(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Which partition table holds each event (for operators and tests)."""
+        stmt = select(Event.event_id, literal_column("tableoid::regclass::text")).where(
+            Event.event_id.in_(event_ids)
+        )
+        return {row[0]: str(row[1]) for row in await self.session.execute(stmt)}
+
+
+def event_cursor_key(event: Event) -> tuple[datetime, uuid.UUID]:
+    """The keyset sort key of an event."""
+    return (event.timestamp, event.event_id)
+

@@ -1,0 +1,102 @@
+"""SQL for the model registry and ALS factors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import ItemFactor, ModelVersion, UserFactor
+
+
+class ModelVersionRepository:
+    """Reads and writes `model_versions`, `user_factors` and `item_factors`."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_id(self, version_id: int) -> ModelVersion | None:
+        """The version, or None."""
+        return await self.session.get(ModelVersion, version_id)
+
+    async def get_active(self, kind: str = "als") -> ModelVersion | None:
+        """The active version of `kind`, or None."""
+        stmt = select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.status == "active")
+        return await self.session.scalar(stmt)
+
+    async def list_all(self) -> list[ModelVersion]:
+        """Every version, newest first."""
+        return list(await self.session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())))
+
+    async def add(self, *, kind: str, params: dict[str, Any], stats: dict[str, Any]) -> ModelVersion:
+        """Register a new candidate version."""
+        version = ModelVersion(kind=kind, params=params, training_stats=stats, metrics={}, status="candidate")
+        self.session.add(version)
+        await self.session.flush()
+        return version
+
+    async def set_metrics(self, version_id: int, metrics: dict[str, Any]) -> None:
+        """Store offline metrics of a version."""
+        await self.session.execute(update(ModelVersion).where(ModelVersion.id == version_id).values(metrics=metrics))
+
+    async def activate(self, version: ModelVersion) -> None:
+        """Make `version` the active one of its kind; the previous one retires."""
+        await self.session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.kind == version.kind, ModelVersion.status == "active")
+            .values(status="retired")
+        )
+        await self.session.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(status="active"))
+        await self.session.refresh(version)
+
+    async def write_item_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
+        """Store item factors of a version, then build its HNSW inner-product index."""
+        rows = [{"model_version_id": version_id, "content_id": i, "factors": v} for i, v in zip(ids, factors, strict=True)]
+        for start in range(0, len(rows), 5000):
+            await self.session.execute(insert(ItemFactor), rows[start : start + 5000])
+        dim = int(factors.shape[1])
+        await self.session.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS ix_item_factors_v{int(version_id)} ON item_factors "
+                f"USING hnsw ((factors::vector({dim})) vector_ip_ops) WHERE model_version_id = {int(version_id)}"
+            )
+        )
+
+    async def write_user_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
+        """Store user factors of a version."""
+        rows = [{"model_version_id": version_id, "user_id": i, "factors": v} for i, v in zip(ids, factors, strict=True)]
+        for start in range(0, len(rows), 5000):
+            await self.session.execute(insert(UserFactor), rows[start : start + 5000])
+
+    async def item_factors(self, version_id: int) -> tuple[list[str], np.ndarray]:
+        """All item factors of a version, in content id order."""
+        stmt = (
+            select(ItemFactor.content_id, ItemFactor.factors)
+            .where(ItemFactor.model_version_id == version_id)
+            .order_by(ItemFactor.content_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r[0] for r in rows], np.vstack([np.asarray(r[1], dtype=np.float32) for r in rows])
+
+    async def user_factor(self, version_id: int, user_id: str) -> tuple[np.ndarray, Any] | None:
+        """A user's vector and when it was last updated, or None."""
+        stmt = select(UserFactor.factors, UserFactor.updated_at).where(
+            UserFactor.model_version_id == version_id, UserFactor.user_id == user_id
+        )
+        row = (await self.session.execute(stmt)).first()
+        return (np.asarray(row[0], dtype=np.float32), row[1]) if row else None
+
+    async def upsert_user_factor(self, version_id: int, user_id: str, vector: np.ndarray) -> None:
+        """Store a folded-in user vector (online freshness)."""
+        stmt = insert(UserFactor).values(model_version_id=version_id, user_id=user_id, factors=vector)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[UserFactor.model_version_id, UserFactor.user_id],
+            set_={"factors": stmt.excluded.factors, "updated_at": text("now()")},
+        )
+        await self.session.execute(stmt)

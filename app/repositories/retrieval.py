@@ -1,0 +1,148 @@
+"""Candidate retrieval in SQL: each source is one indexed query with its filters inside."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import ColumnElement, Select, cast, func, literal, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.ml.hybrid import Candidate
+from app.models import Content, Event, EventType, ItemFactor
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What every source must respect: published only, a content type, exclusions."""
+
+    content_type: str | None = None
+    exclude: tuple[str, ...] = ()
+
+
+def _eligible(f: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Content.status == "published"]
+    if f.content_type:
+        conditions.append(Content.content_type == f.content_type)
+    if f.exclude:
+        conditions.append(Content.content_id.not_in(f.exclude))
+    return conditions
+
+
+def factor_expr(dim: int) -> ColumnElement[object]:
+    """The typed factor expression the per-version HNSW index is built on."""
+    return cast(ItemFactor.factors, Vector(dim))
+
+
+class RetrievalRepository:
+    """Candidate queries for the recommendation pipeline."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def _candidates(self, stmt: Select[tuple[str, float]]) -> list[Candidate]:
+        return [Candidate(item_id=r[0], score=float(r[1])) for r in await self.session.execute(stmt)]
+
+    async def collaborative(self, user_vector: np.ndarray, *, version: int, f: Filters, k: int) -> list[Candidate]:
+        """Items by inner product with the user's ALS vector (HNSW on the active version)."""
+        expr = factor_expr(user_vector.size)
+        distance = expr.max_inner_product(user_vector)  # type: ignore[attr-defined]
+        stmt = (
+            select(ItemFactor.content_id, (-distance).label("score"))
+            .join(Content, Content.content_id == ItemFactor.content_id)
+            .where(ItemFactor.model_version_id == literal_column(str(int(version))), *_eligible(f))
+            .order_by(distance)
+            .limit(k)
+        )
+        return await self._candidates(stmt)
+
+    async def by_embedding(self, vector: np.ndarray, *, f: Filters, k: int) -> list[Candidate]:
+        """Items by cosine similarity of their content embedding to `vector` (HNSW)."""
+        distance = Content.embedding.cosine_distance(vector)
+        stmt = (
+            select(Content.content_id, (1 - distance).label("score"))
+            .where(Content.embedding.is_not(None), *_eligible(f))
+            .order_by(distance)
+            .limit(k)
+        )
+        return await self._candidates(stmt)
+
+    async def embedding_neighbors(self, anchors: Sequence[str], *, f: Filters, k: int) -> list[Candidate]:
+        """Nearest items of each anchor by content embedding, tagged with the anchor."""
+        out: list[Candidate] = []
+        vectors = await self.embeddings(anchors)
+        for anchor in anchors:
+            if anchor in vectors:
+                found = await self.by_embedding(vectors[anchor], f=f, k=k)
+                out.extend(Candidate(c.item_id, c.score, anchor) for c in found)
+        return out
+
+    async def factor_neighbors(
+        self, anchors: Sequence[str], item_vectors: dict[str, np.ndarray], *, version: int, f: Filters, k: int
+    ) -> list[Candidate]:
+        """Nearest items of each anchor by ALS item factors, tagged with the anchor."""
+        out: list[Candidate] = []
+        for anchor in anchors:
+            if anchor in item_vectors:
+                found = await self.collaborative(item_vectors[anchor], version=version, f=f, k=k)
+                out.extend(Candidate(c.item_id, c.score, anchor) for c in found)
+        return out
+
+    async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of these items."""
+        stmt = select(Content.content_id, Content.embedding).where(
+            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
+        )
+        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
+
+    async def popular(self, *, f: Filters, k: int, since: datetime | None = None) -> list[Candidate]:
+        """Items by weighted event count (positive event types), optionally within a window."""
+        weight = func.sum(func.greatest(EventType.weight, literal(0.0)))
+        stmt = (
+            select(Event.content_id, weight.label("score"))
+            .join(EventType, EventType.name == Event.event_type)
+            .join(Content, Content.content_id == Event.content_id)
+            .where(EventType.weight > 0, *_eligible(f))
+            .group_by(Event.content_id)
+            .order_by(weight.desc(), Event.content_id)
+            .limit(k)
+        )
+        if since is not None:
+            stmt = stmt.where(Event.timestamp >= since)
+        return await self._candidates(stmt)
+
+    async def trending(self, *, f: Filters, k: int, window_hours: int, now: datetime) -> list[Candidate]:
+        """Items by weighted event count within the last `window_hours`."""
+        return await self.popular(f=f, k=k, since=now - timedelta(hours=window_hours))
+
+    async def newest(self, *, f: Filters, k: int) -> list[Candidate]:
+        """Most recently published items (the last-resort fill when there are no events)."""
+        age = func.extract("epoch", func.coalesce(Content.published_at, Content.created_at))
+        stmt = select(Content.content_id, age.label("score")).where(*_eligible(f)).order_by(age.desc()).limit(k)
+        return await self._candidates(stmt)
+
+    async def consumed(self, user_id: str) -> list[str]:
+        """Items the user has any event with."""
+        stmt = select(Event.content_id).where(Event.user_id == user_id).distinct()
+        return list(await self.session.scalars(stmt))
+
+    async def history(self, user_id: str, *, limit: int) -> list[tuple[str, str, float | None, datetime]]:
+        """The user's latest (content_id, event_type, value, timestamp), newest first."""
+        stmt = (
+            select(Event.content_id, Event.event_type, Event.value, Event.timestamp)
+            .where(Event.user_id == user_id)
+            .order_by(Event.timestamp.desc())
+            .limit(limit)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in await self.session.execute(stmt)]
+
+    async def titles(self, content_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """(title, content type) of these items, for explanations."""
+        stmt = select(Content.content_id, Content.title, Content.content_type).where(
+            Content.content_id.in_(content_ids)
+        )
+        return {r[0]: (r[1], r[2]) for r in await self.session.execute(stmt)}
+

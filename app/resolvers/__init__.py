@@ -1,0 +1,1 @@
+"""Thin resolvers: arguments in, one service call, GraphQL type out."""

@@ -1,0 +1,1 @@
+"""GraphQL schema: one module per type family; `schema.py` assembles them."""

@@ -1,0 +1,50 @@
+"""Error formatting: domain errors get `extensions.code`, unexpected ones are masked and logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.errors import AppError
+from app.metrics import GRAPHQL_ERRORS
+
+logger = logging.getLogger("app.errors")
+
+MASKED_MESSAGE = "Internal server error"
+
+
+def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """The error as the client sees it."""
+    original = error.original_error
+    if isinstance(original, AppError):
+        code, extensions = original.code, original.extensions()
+    elif original is None:
+        code, extensions = "GRAPHQL_VALIDATION_FAILED", {"code": "GRAPHQL_VALIDATION_FAILED"}
+    else:
+        logger.error("unexpected error (request %s)", request_id, exc_info=original)
+        code = "INTERNAL_SERVER_ERROR"
+        extensions = {"code": code, "requestId": request_id}
+        GRAPHQL_ERRORS.labels(code).inc()
+        return GraphQLError(MASKED_MESSAGE, nodes=error.nodes, path=error.path, extensions=extensions)
+    GRAPHQL_ERRORS.labels(code).inc()
+    return GraphQLError(
+        error.message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+        original_error=original if isinstance(original, AppError) else None,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Adds codes to every error and masks the unexpected ones."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not getattr(result, "errors", None):
+            return
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", None)
+        result.errors = [format_error(e, request_id) for e in result.errors]

@@ -1,0 +1,94 @@
+"""The assembled GraphQL schema: root Query and Mutation."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.resolvers import admin as admin_r
+from app.resolvers import content as content_r
+from app.resolvers import events as events_r
+from app.resolvers import recommendations as rec_r
+from app.resolvers import users as users_r
+from app.resolvers.permissions import AdminAccess, ClientAccess
+from app.schema.errors import ErrorCodes
+from app.schema.observability import OperationMetrics
+
+CLIENT = [ClientAccess]
+ADMIN = [AdminAccess]
+
+
+@strawberry.type(description="Read users, content, events and recommendations.")
+class Query:
+    user = strawberry.field(resolver=users_r.user, permission_classes=CLIENT, description="A user by id, or null.")
+    content = strawberry.field(
+        resolver=content_r.content, permission_classes=CLIENT, description="A content item by id, or null."
+    )
+    contents = strawberry.field(
+        resolver=content_r.contents, permission_classes=CLIENT, description="Content items, Relay-paginated."
+    )
+    events = strawberry.field(
+        resolver=events_r.events, permission_classes=CLIENT, description="A user's events, newest first."
+    )
+    search_content = strawberry.field(
+        resolver=content_r.search_content, permission_classes=CLIENT,
+        description="Search published content: full-text, semantic or hybrid.",
+    )
+    event_types = strawberry.field(
+        resolver=events_r.event_types, permission_classes=CLIENT, description="Event types and their weights."
+    )
+    recommendations = strawberry.field(
+        resolver=rec_r.recommendations, permission_classes=CLIENT,
+        description="Personalized, explained recommendations for a user.",
+    )
+    similar_content = strawberry.field(
+        resolver=rec_r.similar_content, permission_classes=CLIENT,
+        description="Items most similar to a given item.",
+    )
+    trending = strawberry.field(
+        resolver=rec_r.trending, permission_classes=CLIENT,
+        description="Most engaged-with items in a recent window.",
+    )
+    model_versions = strawberry.field(
+        resolver=admin_r.model_versions, permission_classes=CLIENT, description="Trained model versions."
+    )
+
+
+@strawberry.type(description="Write users, content and events; administer models.")
+class Mutation:
+    upsert_user = strawberry.mutation(
+        resolver=users_r.upsert_user, permission_classes=ADMIN, description="Create or update a user."
+    )
+    update_privacy_settings = strawberry.mutation(
+        resolver=users_r.update_privacy_settings, permission_classes=ADMIN,
+        description="Change a user's privacy choices.",
+    )
+    delete_user = strawberry.mutation(
+        resolver=users_r.delete_user, permission_classes=ADMIN,
+        description="Erase a user's profile, events, factors and cached results.",
+    )
+    upsert_content = strawberry.mutation(
+        resolver=content_r.upsert_content, permission_classes=ADMIN, description="Create or replace a content item."
+    )
+    upsert_contents = strawberry.mutation(
+        resolver=content_r.upsert_contents, permission_classes=ADMIN, description="Create or replace many items."
+    )
+    set_content_status = strawberry.mutation(
+        resolver=content_r.set_content_status, permission_classes=ADMIN, description="Change an item's status."
+    )
+    log_event = strawberry.mutation(
+        resolver=events_r.log_event, permission_classes=CLIENT, description="Log one behavior event."
+    )
+    log_events = strawberry.mutation(
+        resolver=events_r.log_events, permission_classes=CLIENT, description="Log many behavior events."
+    )
+    set_event_type_weight = strawberry.mutation(
+        resolver=events_r.set_event_type_weight, permission_classes=ADMIN,
+        description="Create an event type or change its weight.",
+    )
+    activate_model = strawberry.mutation(
+        resolver=admin_r.activate_model, permission_classes=ADMIN,
+        description="Make a model version active (rollback or roll forward).",
+    )
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[OperationMetrics, ErrorCodes])

@@ -1,0 +1,1 @@
+"""Domain services: logic between resolvers and repositories (no GraphQL or HTTP imports)."""

@@ -1,0 +1,90 @@
+"""API keys: creation, hashing, constant-time lookup, roles."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import ApiKey
+from app.repositories.api_keys import ApiKeyRepository
+
+KEY_PREFIX = "rk_"
+
+
+class Role(str, Enum):
+    """What a key may do: clients query and log events, admins do everything."""
+
+    CLIENT = "client"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key; `secret` is shown once and never stored."""
+
+    name: str
+    role: Role
+    secret: str
+
+
+def hash_key(secret: str) -> str:
+    """SHA-256 of a key (keys are 256-bit random, so a fast hash is enough)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_key(session: AsyncSession, *, name: str, role: str) -> NewKey:
+    """Create and store a key; returns its secret once."""
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"role must be one of client, admin; got {role!r}", field="role")
+    if not 1 <= len(name) <= 100:
+        raise InvalidInput("name must be 1-100 characters", field="name")
+    repo = ApiKeyRepository(session)
+    if await repo.get_by_name(name) is not None:
+        raise Conflict(f"a key named {name!r} exists already", field="name")
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    await repo.add(name=name, key_hash=hash_key(secret), prefix=secret[:8], role=role)
+    await session.commit()
+    return NewKey(name=name, role=Role(role), secret=secret)
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    """Every key (hashes only)."""
+    return await ApiKeyRepository(session).list_all()
+
+
+async def revoke_key(session: AsyncSession, *, name: str) -> None:
+    """Revoke the named key, or NotFound."""
+    if not await ApiKeyRepository(session).revoke(name):
+        raise NotFound(f"no active key named {name!r}", field="name")
+    await session.commit()
+
+
+async def role_for(session: AsyncSession, *, secret: str) -> Role | None:
+    """The role of an active key, or None; the stored hash is compared in constant time."""
+    digest = hash_key(secret)
+    key = await ApiKeyRepository(session).get_by_hash(digest)
+    if key is None or not hmac.compare_digest(key.key_hash, digest):
+        return None
+    return Role(key.role)
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def ensure_key(session: AsyncSession, *, name: str, secret: str, role: str = "admin") -> None:
+    """Register a key given from outside (a deployment secret) unless its hash is stored already."""
+    repo = ApiKeyRepository(session)
+    if await repo.get_by_hash(hash_key(secret)) is None and await repo.get_by_name(name) is None:
+        await repo.add(name=name, key_hash=hash_key(secret), prefix=secret[:8], role=role)
+        await session.commit()
