@@ -155,6 +155,47 @@ def neighbors(
     return idx, val, anc
 
 
+def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix:
+    """Items × items table of each item's top_n co-occurrence neighbours by cosine.
+
+    This is what training would store for serving (one row per item and neighbour), so
+    the co_occurrence source is a GROUP BY over the user's items in SQL.
+    """
+    x = history.seen().tocsc().astype(np.float64)
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
+    xn = sp.csr_matrix(x.multiply(1.0 / np.where(norms > 0, norms, 1.0)))
+    xt = xn.T.tocsr()
+    rows, cols, vals = [], [], []
+    for start in range(0, history.n_items, chunk):
+        block = np.asarray((xt[start : start + chunk] @ xn).todense())
+        block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = 0.0
+        idx, val = top_k_masked(block, sp.csr_matrix(block.shape), top_n)
+        keep = (idx >= 0) & (val > 0)
+        rows.append(np.nonzero(keep)[0] + start)
+        cols.append(idx[keep])
+        vals.append(val[keep])
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(history.n_items,) * 2
+    )
+
+
+def co_occurrence(
+    links: sp.csr_matrix, history: History, weights: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Co-occurrence source: Σ over the user's items of weight × link score; anchor = top contributor."""
+    user_items = sp.csr_matrix((weights, (history.users, history.items)), shape=(history.n_users, history.n_items))
+    idx, val = chunked_top_k(lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k)
+    idx[val <= 0] = -1
+    anc = np.full(idx.shape, -1, dtype=np.int64)
+    for u in range(history.n_users):
+        own = user_items[u]
+        ok = idx[u] >= 0
+        if own.nnz and ok.any():
+            parts = np.asarray(links[own.indices][:, idx[u][ok]].todense()) * own.data[:, None]
+            anc[u][ok] = own.indices[parts.argmax(axis=0)]
+    return idx, np.where(val > 0, val, -np.inf), anc
+
+
 def popular(history: History, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Popular source: items by number of distinct users who interacted."""
     seen = history.seen()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SOURCES = ("collaborative", "content", "item_neighbors", "factor_neighbors", "popular", "trending")
+SOURCES = ("collaborative", "co_occurrence", "content", "item_neighbors", "factor_neighbors", "popular", "trending")
 RECENCY = "recency"
 
 # Chosen on the validation split of ml-latest-small (see report.md, "tuning"); the evaluation

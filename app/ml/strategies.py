@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from app.ml import batch
 from app.ml.batch import History
@@ -33,6 +34,15 @@ class SourceParams:
     half_life_days: float | None = 365.0
     recent_items: int = 10
     trending_window_days: float = 30.0
+    link_neighbors: int = 50
+
+
+@dataclass
+class Models:
+    """What training produces for the sources: ALS factors, the item-link table."""
+
+    factors: tuple[np.ndarray, np.ndarray] | None = None
+    links: sp.csr_matrix | None = None
 
 
 @dataclass
@@ -107,14 +117,16 @@ def fit_sources(
     k = CANDIDATES_PER_SOURCE
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    factors = None
+    models = Models()
     if {"collaborative", "factor_neighbors"} & set(wanted):
-        factors = fit_als(history, item_ids, params)
+        models.factors = fit_als(history, item_ids, params)
+    if "co_occurrence" in wanted:
+        models.links = batch.item_links(history, params.link_neighbors)
     fit_seconds = time.perf_counter() - start
     lists: dict[str, list[list[Candidate]]] = {}
     for name in wanted:
         t0 = time.perf_counter()
-        result = _source(name, history, item_vectors, factors, params, k)
+        result = _source(name, history, item_vectors, models, params, k)
         idx, val = result[0][users], result[1][users]
         anc = result[2][users] if len(result) == 3 else None
         lists[name] = batch.to_candidates(item_ids, idx, val, anc)
@@ -126,15 +138,17 @@ def _source(
     name: str,
     history: History,
     item_vectors: np.ndarray,
-    factors: tuple[np.ndarray, np.ndarray] | None,
+    models: Models,
     params: SourceParams,
     k: int,
 ) -> tuple[np.ndarray, ...]:
     """One source's (indices, scores[, anchors]) for all users."""
-    if name == "collaborative" and factors is not None:
-        return batch.collaborative(factors[0], factors[1], history, k)
-    if name == "factor_neighbors" and factors is not None:
-        return batch.neighbors(factors[1], history, k, recent=params.recent_items)
+    if name == "collaborative" and models.factors is not None:
+        return batch.collaborative(models.factors[0], models.factors[1], history, k)
+    if name == "factor_neighbors" and models.factors is not None:
+        return batch.neighbors(models.factors[1], history, k, recent=params.recent_items)
+    if name == "co_occurrence" and models.links is not None:
+        return batch.co_occurrence(models.links, history, decayed_weights(history, params.half_life_days), k)
     if name == "content":
         return batch.content(item_vectors, _decayed(history, params), k, half_life_days=_hl(params))
     if name == "item_neighbors":

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from app.ml.evaluation import Split
 
 Step = Callable[[str], None]
-WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0)
+WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 CONTENT_SOURCES = ("content", "item_neighbors")
 
 
@@ -80,7 +80,7 @@ def source_grid(quick: bool) -> list[SourceParams]:
         return [SourceParams(factors=8, half_life_days=None), SourceParams(factors=8, half_life_days=365.0)]
     return [
         SourceParams(factors=f, alpha=a, regularization=r, half_life_days=hl)
-        for f in (64, 128) for a in (1.0, 5.0) for r in (0.05,) for hl in (None, 180.0)
+        for f in (32, 64) for a in (1.0,) for r in (0.05, 5.0) for hl in (None, 90.0)
     ]
 
 
@@ -225,7 +225,7 @@ def score_strategies(ctx: Context, test: Split, params: SourceParams, weights: d
     for name, w in weights.items():
         top, blend_s = blended(lists, w, test, ctx)
         used = [s for s in w if w[s] > 0]
-        fit_s = lists.fit_seconds if {"collaborative", "factor_neighbors"} & set(used) else 0.0
+        fit_s = lists.fit_seconds if {"collaborative", "factor_neighbors", "co_occurrence"} & set(used) else 0.0
         _record(out, name, top, test, ctx, fit_s, blend_s + sum(lists.timings.get(s, 0.0) for s in used))
     return lists
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ItemFactor, ModelVersion, UserFactor
+from app.repositories import bulk
 
 
 class ModelVersionRepository:
@@ -55,9 +56,7 @@ class ModelVersionRepository:
 
     async def write_item_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store item factors of a version, then build its HNSW inner-product index."""
-        rows = [{"model_version_id": version_id, "content_id": i, "factors": v} for i, v in zip(ids, factors, strict=True)]
-        for start in range(0, len(rows), 5000):
-            await self.session.execute(insert(ItemFactor), rows[start : start + 5000])
+        await bulk.copy_factors(self.session, "item_factors", "content_id", version_id, ids, factors)
         dim = int(factors.shape[1])
         await self.session.execute(
             text(
@@ -68,9 +67,7 @@ class ModelVersionRepository:
 
     async def write_user_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store user factors of a version."""
-        rows = [{"model_version_id": version_id, "user_id": i, "factors": v} for i, v in zip(ids, factors, strict=True)]
-        for start in range(0, len(rows), 5000):
-            await self.session.execute(insert(UserFactor), rows[start : start + 5000])
+        await bulk.copy_factors(self.session, "user_factors", "user_id", version_id, ids, factors)
 
     async def item_factors(self, version_id: int) -> tuple[list[str], np.ndarray]:
         """All item factors of a version, in content id order."""

@@ -1,0 +1,72 @@
+"""`recengine demo`: a running service with MovieLens data on the embedded database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.panel import Panel
+
+from app.cli import console, run
+from app.config import get_settings
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
+
+EXAMPLES = """\
+query {{ recommendations(userId: "1", count: 5) {{ items {{ rank score explanation content {{ title }} }} modelVersion cached }} }}
+
+query {{ similarContent(contentId: "1", count: 5) {{ score content {{ title }} }} }}
+
+mutation {{ logEvent(input: {{userId: "1", contentId: "2571", eventType: "like"}}) {{ event {{ id }} duplicate }} }}
+
+curl -s http://{host}:{port}/graphql -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\
+  -d '{{"query": "{{ recommendations(userId: \\"1\\", count: 3) {{ items {{ explanation content {{ title }} }} }} }}"}}'
+"""
+
+
+def demo_data(given: Path | None) -> Path | None:
+    """The MovieLens folder to import: given, RECENGINE_DEMO_DATA, the shared copy, else None (download)."""
+    for candidate in (given, get_settings().demo_data, SHARED):
+        if candidate is not None and (candidate / "ratings.csv").exists():
+            return candidate
+    return None
+
+
+def run_demo(*, host: str | None, port: int | None, data: Path | None) -> None:
+    """Prepare everything, then serve."""
+    from app import migrate
+    from app.cli import serve
+    from app.cli_data import import_movielens, movielens_path, train
+    from app.db import resolve_database_url
+
+    settings = get_settings()
+    migrate.upgrade(resolve_database_url(settings))
+    counts = run(_counts)
+    if counts["content"] == 0:
+        import_movielens(movielens_path(demo_data(data)))
+    if counts["active"] == 0:
+        train(force=False, seed=None, factors=None, iterations=None)
+    key = run(_admin_key)
+    shown_host, shown_port = host or settings.host, port or settings.port
+    console.print(Panel(EXAMPLES.format(host=shown_host, port=shown_port, key=key), title="Try these in GraphiQL"))
+    console.print(f"GraphiQL: http://{shown_host}:{shown_port}/graphql — admin key (Authorization: Bearer …):")
+    print(key, flush=True)
+    serve(host=host, port=port, workers=1)
+
+
+async def _counts(state: Any) -> dict[str, int]:
+    from sqlalchemy import text
+
+    async with state.sessions() as session:
+        content = (await session.execute(text("SELECT count(*) FROM content"))).scalar_one()
+        active = (await session.execute(text("SELECT count(*) FROM model_versions WHERE status = 'active'"))).scalar_one()
+    return {"content": int(content), "active": int(active)}
+
+
+async def _admin_key(state: Any) -> str:
+    from app.services import auth
+
+    async with state.sessions() as session:
+        key = await auth.create_key(session, name=f"demo-admin-{int(time.time())}", role="admin")
+    return key.secret

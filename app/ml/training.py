@@ -1,0 +1,181 @@
+"""`recengine train`: embed what is missing, fit ALS, store factors, gate and activate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.config import Settings
+from app.db import SessionFactory
+from app.ml.als import ALSModel, build_interactions
+from app.ml.embeddings import MODEL_NAME, content_text, get_embedder, text_hash
+from app.ml.gate import EventArrays, FactorModel, holdout_ndcg
+from app.models import ModelVersion
+from app.repositories import bulk
+from app.repositories.content import ContentRepository
+from app.repositories.event_types import EventTypeRepository
+from app.repositories.model_versions import ModelVersionRepository
+
+logger = logging.getLogger(__name__)
+Step = Callable[[str, int, int], None]
+GATE_METRIC = "ndcg@10"
+
+
+@dataclass
+class TrainReport:
+    """What a training run did."""
+
+    version_id: int | None = None
+    activated: bool = False
+    reason: str = ""
+    embedded: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+async def embed_missing(sessions: SessionFactory, settings: Settings, *, step: Step | None = None) -> int:
+    """Embed items whose text changed since their last embedding (or that have none)."""
+    async with sessions() as session:
+        rows = await ContentRepository(session).list_for_embedding()
+    todo = [(c.content_id, content_text(c.title, c.description, c.tags)) for c in rows]
+    todo = [(cid, txt) for (cid, txt), c in zip(todo, rows, strict=True) if c.embedding_hash != text_hash(txt)]
+    embedder = get_embedder(settings.embedding_batch_size)
+    chunk = settings.embedding_batch_size * 8
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        vectors = await asyncio.to_thread(embedder.encode, [t for _, t in part])
+        async with sessions() as session:
+            await ContentRepository(session).set_embeddings(
+                [(cid, vec, MODEL_NAME, text_hash(txt)) for (cid, txt), vec in zip(part, vectors, strict=True)]
+            )
+            await session.commit()
+        if step:
+            step("embed", min(start + chunk, len(todo)), len(todo))
+    return len(todo)
+
+
+async def load_events(sessions: SessionFactory) -> EventArrays:
+    """Training events (users who share data only) with their weights."""
+    async with sessions() as session:
+        rows = await bulk.fetch_training_events(session)
+        weights = await EventTypeRepository(session).weights()
+    if not rows:
+        empty = np.array([], dtype=object)
+        return EventArrays(empty, empty, np.array([], dtype=np.float32), np.array([], dtype=np.float64))
+    users = np.array([r[0] for r in rows], dtype=object)
+    items = np.array([r[1] for r in rows], dtype=object)
+    types = np.array([r[2] for r in rows], dtype=object)
+    values = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
+    times = np.array([r[4] for r in rows], dtype=np.float64)
+    return EventArrays(users, items, event_weights(types, values, weights), times)
+
+
+def event_weights(types: np.ndarray, values: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    """Vectorised `als.event_weight`: table weights, ratings scaled by value (missing = 2.5)."""
+    names, codes = np.unique(types.astype(str), return_inverse=True)
+    out = np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)[codes]
+    rate = (types == "rate") & (out > 0)
+    out[rate] *= np.clip(np.where(np.isnan(values[rate]), 2.5, values[rate]), 0.5, 5.0)
+    return out.astype(np.float32)
+
+
+def fit(events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None,
+        iterations: int | None = None) -> tuple[ALSModel, dict[str, Any]]:
+    """Fit ALS on the weighted, time-decayed interactions."""
+    started = time.perf_counter()
+    inter = build_interactions(events.user_ids, events.item_ids, events.weights, events.timestamps,
+                               half_life_days=settings.decay_half_life_days)
+    model = ALSModel(factors=factors or settings.als_factors, regularization=settings.als_regularization,
+                     alpha=settings.als_alpha, iterations=iterations or settings.als_iterations, random_state=seed)
+    model.fit(inter)
+    stats = {
+        "events": int(events.user_ids.size), "users": len(inter.user_ids), "items": len(inter.item_ids),
+        "interactions": int(inter.matrix.nnz), "fit_seconds": round(time.perf_counter() - started, 3),
+    }
+    return model, stats
+
+
+async def active_model(sessions: SessionFactory) -> tuple[ModelVersion, FactorModel] | None:
+    """The active version and its factors, or None."""
+    async with sessions() as session:
+        repo = ModelVersionRepository(session)
+        active = await repo.get_active()
+        if active is None:
+            return None
+        ids, factors = await repo.item_factors(active.id)
+    params = active.params
+    return active, FactorModel(ids, factors, float(params.get("alpha", 2.0)), float(params.get("regularization", 0.05)))
+
+
+def gate(candidate: FactorModel, incumbent: FactorModel | None, events: EventArrays) -> tuple[dict[str, float], bool]:
+    """Both models' holdout metrics, and whether the candidate is at least as good."""
+    metrics = holdout_ndcg(candidate, events)
+    if incumbent is None:
+        return metrics, True
+    active_score = holdout_ndcg(incumbent, events)[GATE_METRIC]
+    metrics["active_ndcg@10"] = active_score
+    return metrics, metrics[GATE_METRIC] >= active_score
+
+
+async def train(
+    sessions: SessionFactory, settings: Settings, *, force: bool = False, seed: int | None = None,
+    factors: int | None = None, iterations: int | None = None, step: Step | None = None,
+) -> TrainReport:
+    """The whole job: embed, fit, store, gate, activate."""
+    report = TrainReport(embedded=await embed_missing(sessions, settings, step=step))
+    events = await load_events(sessions)
+    if events.user_ids.size == 0:
+        report.reason = "no events to train on"
+        return report
+    if step:
+        step("fit", 0, 1)
+    model, report.stats = await asyncio.to_thread(
+        fit, events, settings, seed=settings.training_seed if seed is None else seed,
+        factors=factors, iterations=iterations,
+    )
+    candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
+    incumbent = await active_model(sessions)
+    report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
+    report.version_id = await _store(sessions, model, report)
+    report.activated = better or force
+    report.reason = _reason(incumbent is None, better, force, report.metrics)
+    if report.activated:
+        await _activate(sessions, report.version_id)
+    return report
+
+
+def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -> str:
+    if first:
+        return "first model: activated"
+    score, active = metrics[GATE_METRIC], metrics.get("active_ndcg@10", 0.0)
+    if better:
+        return f"ndcg@10 {score:.4f} >= active {active:.4f}: activated"
+    if force:
+        return f"ndcg@10 {score:.4f} < active {active:.4f}: activated anyway (--force)"
+    return f"ndcg@10 {score:.4f} < active {active:.4f}: kept as candidate"
+
+
+async def _store(sessions: SessionFactory, model: ALSModel, report: TrainReport) -> int:
+    async with sessions() as session:
+        repo = ModelVersionRepository(session)
+        version = await repo.add(kind="als", params=dict(model.params), stats=report.stats | {"embedded": report.embedded})
+        await repo.set_metrics(version.id, report.metrics)
+        await repo.write_item_factors(version.id, model.item_ids, model.item_factors)
+        await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
+        await session.commit()
+        return version.id
+
+
+async def _activate(sessions: SessionFactory, version_id: int) -> None:
+    async with sessions() as session:
+        repo = ModelVersionRepository(session)
+        version = await repo.get_by_id(version_id)
+        assert version is not None
+        await repo.activate(version)
+        await session.commit()

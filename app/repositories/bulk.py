@@ -1,0 +1,86 @@
+"""Fast ingest through COPY: staging tables, then idempotent inserts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+EVENT_COLUMNS = ("event_id", "user_id", "content_id", "event_type", "value", "timestamp", "metadata")
+
+
+async def _raw(session: AsyncSession) -> Any:
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> int:
+    """COPY events (EVENT_COLUMNS order) into a staging table, then store the ones with new ids."""
+    driver = await _raw(session)
+    await driver.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS staging_events "
+        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await driver.copy_records_to_table("staging_events", records=records, columns=list(EVENT_COLUMNS))
+    cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+    status = await driver.execute(
+        f"""
+        WITH fresh AS (
+            INSERT INTO event_keys (event_id, user_id, "timestamp")
+            SELECT DISTINCT ON (event_id) event_id, user_id, "timestamp" FROM staging_events
+            ON CONFLICT DO NOTHING RETURNING event_id
+        )
+        INSERT INTO events ({cols})
+        SELECT DISTINCT ON (s.event_id) {", ".join(f's."{c}"' for c in EVENT_COLUMNS)}
+        FROM staging_events s JOIN fresh USING (event_id)
+        """
+    )
+    return int(status.split()[-1])
+
+
+async def ensure_users(session: AsyncSession, user_ids: Sequence[str]) -> int:
+    """Create minimal profiles for unknown ids in one statement."""
+    driver = await _raw(session)
+    status = await driver.execute(
+        "INSERT INTO users (user_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", list(user_ids)
+    )
+    return int(status.split()[-1])
+
+
+async def touch_users_from_events(session: AsyncSession, user_ids: Sequence[str]) -> None:
+    """Set last_active to each user's newest event."""
+    driver = await _raw(session)
+    await driver.execute(
+        """UPDATE users u SET last_active = e.latest
+           FROM (SELECT user_id, max("timestamp") AS latest FROM events
+                 WHERE user_id = ANY($1::text[]) GROUP BY user_id) e
+           WHERE u.user_id = e.user_id AND (u.last_active IS NULL OR u.last_active < e.latest)""",
+        list(user_ids),
+    )
+
+
+async def copy_factors(
+    session: AsyncSession, table: str, key: str, version_id: int, ids: Sequence[str], vectors: Any
+) -> None:
+    """COPY (version, id, vector) rows into `user_factors` or `item_factors`."""
+    from pgvector.asyncpg import register_vector
+
+    driver = await _raw(session)
+    await register_vector(driver)
+    records = [(version_id, i, v) for i, v in zip(ids, vectors, strict=True)]
+    await driver.copy_records_to_table(table, records=records, columns=["model_version_id", key, "factors"])
+
+
+async def fetch_training_events(session: AsyncSession) -> list[Any]:
+    """(user, item, type, value, epoch) of every event whose user shares data, oldest first."""
+    driver = await _raw(session)
+    return list(
+        await driver.fetch(
+            """SELECT e.user_id, e.content_id, e.event_type, e.value, extract(epoch FROM e."timestamp")::float8
+               FROM events e JOIN users u USING (user_id)
+               WHERE coalesce((u.privacy_settings->>'data_sharing')::boolean, true)
+               ORDER BY e."timestamp" """
+        )
+    )

@@ -1,0 +1,131 @@
+"""Shared fixtures: one embedded PostgreSQL per test run, migrated by Alembic; per-test isolation."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from app import embedded, migrate  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.context import AppState  # noqa: E402
+from app.main import build_state, close_state, create_app  # noqa: E402
+from app.services import auth  # noqa: E402
+
+TABLES = "api_keys, item_factors, user_factors, model_versions, event_keys, events, content, users"
+SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
+    ('bookmark', 3), ('add_to_cart', 6), ('purchase', 10), ('rate', 1), ('dislike', -4)"""
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def pg_uri() -> Iterator[str]:
+    """The embedded server for this test run (its own data dir)."""
+    base = Path(tempfile.mkdtemp(prefix="recengine-test-"))
+    os.chmod(base, 0o755)
+    yield embedded.ensure_server(base)
+
+
+def fresh_database(uri: str, name: str) -> str:
+    """Drop and recreate `name`, migrate it to head, return its async URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(dbname="postgres", user="postgres", host=embedded.socket_dir(uri))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    url = embedded.async_url(uri, name)
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_uri: str) -> str:
+    """The per-run test database, migrated with `alembic upgrade head`."""
+    return fresh_database(pg_uri, "recengine_test")
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Test settings: the test database, auth on, in-process cache."""
+    values: dict[str, Any] = {"database_url": database_url, "redis_url": None, "auth": "enabled",
+                              "data_dir": Path(tempfile.gettempdir()) / "recengine-test-data"}
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+async def state(database_url: str) -> AsyncIterator[AppState]:
+    """Application state shared by the tests of this run."""
+    app_state = await build_state(make_settings(database_url))
+    yield app_state
+    await close_state(app_state)
+
+
+@pytest.fixture(autouse=True)
+async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test that uses the database starts from empty tables."""
+    yield
+    if "state" in request.fixturenames:
+        app_state: AppState = request.getfixturevalue("state")
+        async with app_state.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {TABLES}, event_types RESTART IDENTITY CASCADE"))
+            await conn.execute(text(SEED_TYPES))
+        app_state.recommender.forget_model()
+
+
+@pytest.fixture
+async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the ASGI app in process."""
+    app = create_app(state.settings, state=state)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def new_key(state: AppState, role: str, name: str) -> str:
+    """Create a key directly through the service."""
+    async with state.sessions() as session:
+        return (await auth.create_key(session, name=name, role=role)).secret
+
+
+@pytest.fixture
+async def admin_key(state: AppState) -> str:
+    """An admin key."""
+    return await new_key(state, "admin", "test-admin")
+
+
+@pytest.fixture
+async def client_key(state: AppState) -> str:
+    """A client key."""
+    return await new_key(state, "client", "test-client")
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient, admin_key: str) -> GQL:
+    """POST a GraphQL operation (admin key unless `key=` says otherwise) and return the JSON body."""
+
+    async def run(query: str, variables: dict[str, Any] | None = None, *, key: str | None = "admin") -> dict[str, Any]:
+        headers = {}
+        token = admin_key if key == "admin" else key
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        response = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+        body: dict[str, Any] = response.json()
+        return body
+
+    return run
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    """The `extensions.code` of each error in a response."""
+    return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
