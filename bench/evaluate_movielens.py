@@ -11,8 +11,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.ml.datasets import load_movielens  # noqa: E402
-from app.ml.evaluation import eval_data_from_movielens, run_evaluation  # noqa: E402
+from app.ml.datasets import load_movielens
+from app.ml.evaluation import eval_data_from_movielens, run_evaluation
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-latest-small"
 

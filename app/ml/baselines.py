@@ -1,6 +1,6 @@
 """Baseline recommenders for the offline comparison: EASE, implicit's ALS, BPR and ItemKNN.
 
-Every baseline fits on a users × items CSR matrix (binary: every interaction is a
+Every baseline fits on a users x items CSR matrix (binary: every interaction is a
 positive) and recommends each user's top-n unseen items as an (n_users, n) index matrix
 padded with -1, the same shape `app.ml.batch` produces.
 """
@@ -8,6 +8,7 @@ padded with -1, the same shape `app.ml.batch` produces.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Protocol
 
 import numpy as np
@@ -25,7 +26,7 @@ class Recommender(Protocol):
     """What the evaluation needs from a model: fit on interactions, recommend top-n."""
 
     def fit(self, matrix: sp.csr_matrix) -> None:
-        """Learn from a users × items matrix."""
+        """Learn from a users x items matrix."""
 
     def recommend(self, matrix: sp.csr_matrix, n: int) -> np.ndarray:
         """Top-n unseen item indices for every row of `matrix`."""
@@ -40,7 +41,7 @@ def binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 class EASE:
-    """Embarrassingly Shallow Autoencoder (Steck 2019): B = I − P / diag(P), P = (XᵀX + λI)⁻¹."""
+    """Embarrassingly Shallow Autoencoder (Steck 2019): B = I - P / diag(P), P = (XᵀX + λI)⁻¹."""
 
     def __init__(self, regularization: float = 200.0) -> None:
         """λ is the L2 regularization of the item-item weights."""
@@ -56,7 +57,7 @@ class EASE:
         n_users, n_items = x.shape
         if n_users < n_items:
             inner = np.linalg.inv(lam * np.eye(n_users) + x @ x.T)
-            # P = (I − Xᵀ M X) / λ, so XP and diag(P) never need the items × items matrix.
+            # P = (I - Xᵀ M X) / λ, so XP and diag(P) never need the items x items matrix.
             mx = inner @ x
             self._diag = (1.0 - np.einsum("ui,ui->i", x, mx)) / lam
             self._xp = (x - (x @ x.T) @ mx) / lam
@@ -120,8 +121,14 @@ class ImplicitModel:
 
     def fit(self, matrix: sp.csr_matrix) -> None:
         """Fit on the binary matrix."""
-        self.model = self._build()
-        self.model.fit(binary(matrix), show_progress=False)
+        from threadpoolctl import threadpool_limits
+
+        # implicit parallelises itself (a threaded BLAS underneath only slows it), and its
+        # CosineRecommender converts an internal COO to CSR with a ParameterWarning.
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            self.model = self._build()
+            self.model.fit(binary(matrix), show_progress=False)
 
     def recommend(self, matrix: sp.csr_matrix, n: int) -> np.ndarray:
         """Top-n unseen items per row, through implicit's own recommend."""
@@ -130,7 +137,9 @@ class ImplicitModel:
             users = np.asarray(self.model.user_factors)
             items = np.asarray(self.model.item_factors)
             return chunked_top_k(lambda rows: users[rows] @ items.T, seen, n)[0]
-        ids, scores = self.model.recommend(np.arange(seen.shape[0]), seen, N=n, filter_already_liked_items=True)
+        ids, scores = self.model.recommend(
+            np.arange(seen.shape[0]), seen, N=n, filter_already_liked_items=True
+        )
         ids = np.asarray(ids, dtype=np.int64)
         ids[~np.isfinite(np.asarray(scores)) | (np.asarray(scores) <= 0)] = -1
         return ids

@@ -34,7 +34,7 @@ class History:
     timestamps: np.ndarray
 
     def seen(self) -> sp.csr_matrix:
-        """Binary users × items matrix of what each user has already interacted with."""
+        """Binary users x items matrix of what each user has already interacted with."""
         ones = np.ones(self.users.size, dtype=np.float32)
         mat = sp.csr_matrix((ones, (self.users, self.items)), shape=(self.n_users, self.n_items))
         mat.data[:] = 1.0
@@ -118,7 +118,9 @@ def profiles(item_vectors: np.ndarray, history: History, half_life_days: float) 
         sel = order[bounds[u] : bounds[u + 1]]
         if sel.size:
             ages = (now[u] - history.timestamps[sel]) / SECONDS_PER_DAY
-            out[u] = profile_vector(item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days)
+            out[u] = profile_vector(
+                item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days
+            )
     return out
 
 
@@ -156,7 +158,7 @@ def neighbors(
 
 
 def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix:
-    """Items × items table of each item's top_n co-occurrence neighbours by cosine.
+    """Items x items table of each item's top_n co-occurrence neighbours by cosine.
 
     This is what training would store for serving (one row per item and neighbour), so
     the co_occurrence source is a GROUP BY over the user's items in SQL.
@@ -182,9 +184,13 @@ def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix
 def co_occurrence(
     links: sp.csr_matrix, history: History, weights: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Co-occurrence source: Σ over the user's items of weight × link score; anchor = top contributor."""
-    user_items = sp.csr_matrix((weights, (history.users, history.items)), shape=(history.n_users, history.n_items))
-    idx, val = chunked_top_k(lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k)
+    """Co-occurrence source: Σ over the user's items of weight x link score; anchor = top contributor."""
+    user_items = sp.csr_matrix(
+        (weights, (history.users, history.items)), shape=(history.n_users, history.n_items)
+    )
+    idx, val = chunked_top_k(
+        lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k
+    )
     idx[val <= 0] = -1
     anc = np.full(idx.shape, -1, dtype=np.int64)
     for u in range(history.n_users):
@@ -213,7 +219,10 @@ def trending(history: History, k: int, *, window_days: float) -> tuple[np.ndarra
 
     def rows(users: np.ndarray) -> np.ndarray:
         return np.vstack(
-            [np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64) for u in users]
+            [
+                np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64)
+                for u in users
+            ]
         )
 
     idx, val = chunked_top_k(rows, history.seen(), k)
@@ -234,7 +243,9 @@ def to_candidates(
             out.append([Candidate(str(i), float(s)) for i, s in zip(ids, scores, strict=True)])
         else:
             anc = item_ids[anchors[u][keep]]
-            out.append([Candidate(str(i), float(s), str(a)) for i, s, a in zip(ids, scores, anc, strict=True)])
+            out.append(
+                [Candidate(str(i), float(s), str(a)) for i, s, a in zip(ids, scores, anc, strict=True)]
+            )
     return out
 
 

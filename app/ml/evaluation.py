@@ -52,7 +52,7 @@ class Split:
     relevant: list[np.ndarray]
 
     def matrix(self) -> sp.csr_matrix:
-        """Binary users × items training matrix."""
+        """Binary users x items training matrix."""
         return self.history.seen()
 
 
@@ -110,19 +110,28 @@ class Indexed:
     def history(self, mask: np.ndarray) -> History:
         """History of the selected interactions."""
         return History(
-            self.n_users, self.item_ids.size, self.users[mask], self.items[mask], self.weights[mask], self.timestamps[mask]
+            self.n_users,
+            self.item_ids.size,
+            self.users[mask],
+            self.items[mask],
+            self.weights[mask],
+            self.timestamps[mask],
         )
 
 
 def index_data(data: EvalData) -> Indexed:
-    """Map ids to indices; catalog = item texts ∪ interacted items, sorted."""
+    """Map ids to indices; catalog = item texts | interacted items, sorted."""
     catalog = np.array(sorted(set(data.item_texts) | {str(i) for i in data.item_ids}), dtype=object)
     pos = {item: i for i, item in enumerate(catalog)}
     _, users = np.unique(np.asarray(data.user_ids).astype(str), return_inverse=True)
     items = np.array([pos[str(i)] for i in data.item_ids], dtype=np.int64)
     return Indexed(
-        catalog, int(users.max()) + 1 if users.size else 0, users.astype(np.int64), items,
-        event_weights(data), np.asarray(data.timestamps, dtype=np.int64),
+        catalog,
+        int(users.max()) + 1 if users.size else 0,
+        users.astype(np.int64),
+        items,
+        event_weights(data),
+        np.asarray(data.timestamps, dtype=np.int64),
     )
 
 
@@ -130,7 +139,9 @@ def event_weights(data: EvalData) -> np.ndarray:
     """Training weight of every interaction from the service's event-type table."""
     from app.ml.als import DEFAULT_EVENT_WEIGHTS, event_weight
 
-    types = data.event_types if data.event_types is not None else np.full(len(data.values), "rate", dtype=object)
+    types = (
+        data.event_types if data.event_types is not None else np.full(len(data.values), "rate", dtype=object)
+    )
     values = np.asarray(data.values, dtype=np.float64)
     out = np.empty(values.size, dtype=np.float64)
     cache: dict[tuple[str, float], float] = {}
@@ -204,12 +215,18 @@ def _progress(enabled: bool, total: int) -> Iterator[Callable[[str], None]]:
 
 
 def item_vector_matrix(
-    data: EvalData, item_ids: np.ndarray, cache_dir: Path, item_vectors: dict[str, np.ndarray] | None, progress: bool
+    data: EvalData,
+    item_ids: np.ndarray,
+    cache_dir: Path,
+    item_vectors: dict[str, np.ndarray] | None,
+    progress: bool,
 ) -> np.ndarray:
     """Catalog embedding matrix: given vectors, or the service embedder cached on disk."""
     if item_vectors is not None:
         dim = len(next(iter(item_vectors.values())))
-        return np.vstack([np.asarray(item_vectors.get(str(i), np.zeros(dim)), dtype=np.float32) for i in item_ids])
+        return np.vstack(
+            [np.asarray(item_vectors.get(str(i), np.zeros(dim)), dtype=np.float32) for i in item_ids]
+        )
     texts = [data.item_texts.get(str(i), str(i)) for i in item_ids]
     return cached_embeddings(texts, cache_dir, progress=progress)
 
@@ -224,7 +241,9 @@ def dataset_stats(data: EvalData, indexed: Indexed, test_split: Split) -> dict[s
         "density": n_inter / max(indexed.n_users * indexed.item_ids.size, 1),
         "evaluated_users": int(test_split.users.size),
         "test_items": int(sum(r.size for r in test_split.relevant)),
-        "event_types": sorted({str(t) for t in data.event_types}) if data.event_types is not None else ["rate"],
+        "event_types": sorted({str(t) for t in data.event_types})
+        if data.event_types is not None
+        else ["rate"],
     }
 
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SOURCES = ("collaborative", "co_occurrence", "content", "item_neighbors", "factor_neighbors", "popular", "trending")
+SOURCES = (
+    "collaborative",
+    "co_occurrence",
+    "content",
+    "item_neighbors",
+    "factor_neighbors",
+    "popular",
+    "trending",
+)
 RECENCY = "recency"
 
 # Chosen on the validation split of ml-latest-small (see report.md, "tuning"); the evaluation
@@ -78,7 +86,9 @@ def _best_per_item(candidates: Sequence[Candidate]) -> dict[str, Candidate]:
     return best
 
 
-def _weights_for(sources: Mapping[str, Sequence[Candidate]], weights: Mapping[str, float]) -> dict[str, float]:
+def _weights_for(
+    sources: Mapping[str, Sequence[Candidate]], weights: Mapping[str, float]
+) -> dict[str, float]:
     """Non-negative weights of the sources present (and recency), scaled to sum to 1."""
     used = {name: max(float(weights.get(name, 0.0)), 0.0) for name in sources if sources[name]}
     used[RECENCY] = max(float(weights.get(RECENCY, 0.0)), 0.0)
@@ -192,7 +202,9 @@ def _unit_rows(rows: list[np.ndarray | None]) -> np.ndarray:
     return mat
 
 
-def profile_vector(vectors: np.ndarray, weights: np.ndarray, ages_days: np.ndarray, half_life_days: float) -> np.ndarray:
+def profile_vector(
+    vectors: np.ndarray, weights: np.ndarray, ages_days: np.ndarray, half_life_days: float
+) -> np.ndarray:
     """Time-decayed weighted mean of item vectors, L2-normalised (a user's content profile)."""
     mat = np.asarray(vectors, dtype=np.float64)
     if mat.ndim != 2 or mat.shape[0] == 0:
@@ -201,4 +213,4 @@ def profile_vector(vectors: np.ndarray, weights: np.ndarray, ages_days: np.ndarr
     w = np.asarray(weights, dtype=np.float64) * decay
     mean = (w[:, None] * mat).sum(axis=0)
     norm = np.linalg.norm(mean)
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
+    return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float32)

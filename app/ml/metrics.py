@@ -73,7 +73,7 @@ def catalog_coverage(lists: Sequence[Sequence[Item]], catalog_size: int) -> floa
 
 
 def novelty(lists: Sequence[Sequence[Item]], popularity: dict[Item, float]) -> float:
-    """Mean self-information −log2 p(item) of recommended items; p = share of users."""
+    """Mean self-information -log2 p(item) of recommended items; p = share of users."""
     values = [-np.log2(max(popularity.get(item, 0.0), 1e-12)) for items in lists for item in items]
     return float(np.mean(values)) if values else 0.0
 
@@ -115,7 +115,7 @@ def coverage_of(top: np.ndarray, catalog_size: int) -> float:
 
 
 def novelty_of(top: np.ndarray, item_popularity: np.ndarray) -> float:
-    """Mean −log2 popularity of recommended item indices; popularity as a share of users."""
+    """Mean -log2 popularity of recommended item indices; popularity as a share of users."""
     items = top[top >= 0]
     if items.size == 0:
         return 0.0

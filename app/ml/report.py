@@ -30,8 +30,12 @@ def write_report(report: dict[str, Any], output: Path) -> None:
     results = report["results"]
     metric = _target(report)
     name, base = best_baseline(results, metric)
-    report["summary"] = {"metric": metric, "best_baseline": name, "best_baseline_score": base,
-                         "hybrid_over_best_baseline": hybrid_ratio(results, metric)}
+    report["summary"] = {
+        "metric": metric,
+        "best_baseline": name,
+        "best_baseline_score": base,
+        "hybrid_over_best_baseline": hybrid_ratio(results, metric),
+    }
     (output / "report.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
     (output / "report.md").write_text(markdown(report))
     plot_target(results, metric, output / "ndcg_at_10.png")
@@ -60,12 +64,26 @@ def markdown(report: Mapping[str, Any]) -> str:
     results, summary = report["results"], report["summary"]
     metric = summary["metric"]
     k = metric.split("@")[1]
-    cols = [f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"map@{k}", f"hit_rate@{k}", "coverage", "novelty",
-            "fit_seconds", "score_seconds"]
-    lines = [f"# Offline evaluation: {report['dataset'].get('name', '')}", "",
-             f"HYBRID / best baseline ({summary['best_baseline']}) {metric}: "
-             f"**{summary['hybrid_over_best_baseline']:.3f}**", "",
-             "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    cols = [
+        f"ndcg@{k}",
+        f"recall@{k}",
+        f"precision@{k}",
+        f"map@{k}",
+        f"hit_rate@{k}",
+        "coverage",
+        "novelty",
+        "fit_seconds",
+        "score_seconds",
+    ]
+    lines = [
+        f"# Offline evaluation: {report['dataset'].get('name', '')}",
+        "",
+        f"HYBRID / best baseline ({summary['best_baseline']}) {metric}: "
+        f"**{summary['hybrid_over_best_baseline']:.3f}**",
+        "",
+        "| model | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
     for name in _order(results):
         row = results[name]
         lines.append(f"| {name} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
@@ -74,15 +92,24 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines += ["", "## Chosen on validation", ""]
     for name, params in report.get("tuning", {}).items():
         shown = {key: value for key, value in params.items() if key != "trace"}
-        lines.append(f"- {name}: `{json.dumps(shown, default=_plain)}` (validation {metric} "
-                     f"{_fmt(report.get('validation', {}).get(name))})")
+        lines.append(
+            f"- {name}: `{json.dumps(shown, default=_plain)}` (validation {metric} "
+            f"{_fmt(report.get('validation', {}).get(name))})"
+        )
     if report.get("ablation"):
-        lines += ["", f"## HYBRID ablation (test set, weights fixed from validation)", "",
-                  f"| variant | {metric} | recall@{k} | coverage |", "|---|---|---|---|",
-                  f"| HYBRID | {_fmt(results['HYBRID'][metric])} | {_fmt(results['HYBRID'][f'recall@{k}'])} | "
-                  f"{_fmt(results['HYBRID']['coverage'])} |"]
+        lines += [
+            "",
+            "## HYBRID ablation (test set, weights fixed from validation)",
+            "",
+            f"| variant | {metric} | recall@{k} | coverage |",
+            "|---|---|---|---|",
+            f"| HYBRID | {_fmt(results['HYBRID'][metric])} | {_fmt(results['HYBRID'][f'recall@{k}'])} | "
+            f"{_fmt(results['HYBRID']['coverage'])} |",
+        ]
         for variant, row in report["ablation"].items():
-            lines.append(f"| {variant} | {_fmt(row[metric])} | {_fmt(row[f'recall@{k}'])} | {_fmt(row['coverage'])} |")
+            lines.append(
+                f"| {variant} | {_fmt(row[metric])} | {_fmt(row[f'recall@{k}'])} | {_fmt(row['coverage'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 

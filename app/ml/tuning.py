@@ -56,19 +56,32 @@ def baseline_grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
             "EASE": [{"regularization": 10.0}, {"regularization": 100.0}],
-            "ALS": [{"factors": 8, "regularization": 0.05, "alpha": 1.0, "iterations": 5, "random_state": 42}],
-            "BPR": [{"factors": 8, "learning_rate": 0.05, "regularization": 0.01, "iterations": 20, "random_state": 42}],
+            "ALS": [
+                {"factors": 8, "regularization": 0.05, "alpha": 1.0, "iterations": 5, "random_state": 42}
+            ],
+            "BPR": [
+                {
+                    "factors": 8,
+                    "learning_rate": 0.05,
+                    "regularization": 0.01,
+                    "iterations": 20,
+                    "random_state": 42,
+                }
+            ],
             "ItemKNN": [{"K": 10}],
         }
     return {
         "EASE": [{"regularization": lam} for lam in (50.0, 100.0, 200.0, 500.0, 1000.0)],
         "ALS": [
             {"factors": f, "regularization": r, "alpha": a, "iterations": 15, "random_state": 42}
-            for f in (64, 128) for r in (0.01, 0.1) for a in (1.0, 10.0)
+            for f in (64, 128)
+            for r in (0.01, 0.1)
+            for a in (1.0, 10.0)
         ],
         "BPR": [
             {"factors": f, "learning_rate": lr, "regularization": 0.01, "iterations": 100, "random_state": 42}
-            for f in (64, 128) for lr in (0.01, 0.05)
+            for f in (64, 128)
+            for lr in (0.01, 0.05)
         ],
         "ItemKNN": [{"K": k} for k in (20, 50, 100, 200)],
     }
@@ -80,7 +93,10 @@ def source_grid(quick: bool) -> list[SourceParams]:
         return [SourceParams(factors=8, half_life_days=None), SourceParams(factors=8, half_life_days=365.0)]
     return [
         SourceParams(factors=f, alpha=a, regularization=r, half_life_days=hl)
-        for f in (32, 64) for a in (1.0,) for r in (0.05, 5.0) for hl in (None, 90.0)
+        for f in (32, 64)
+        for a in (1.0,)
+        for r in (0.05, 5.0)
+        for hl in (None, 90.0)
     ]
 
 
@@ -97,7 +113,9 @@ def evaluate(top: np.ndarray, split: Split, ctx: Context) -> dict[str, float]:
     return score_top(top, split, ctx.ks, item_popularity(split))
 
 
-def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Context) -> tuple[np.ndarray, float, float]:
+def run_baseline(
+    name: str, params: Mapping[str, Any], split: Split, ctx: Context
+) -> tuple[np.ndarray, float, float]:
     """Fit one baseline; its top-n for the split's users, fit and score seconds."""
     model: baselines.Recommender
     if name == "EASE":
@@ -114,7 +132,9 @@ def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Contex
     return top, t1 - t0, time.perf_counter() - t1
 
 
-def _record(out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float) -> None:
+def _record(
+    out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float
+) -> None:
     """Store a model's test metrics with its timings."""
     out.results[name] = {**evaluate(top, split, ctx), "fit_seconds": fit_s, "score_seconds": score_s}
 
@@ -132,21 +152,20 @@ def tune_baselines(ctx: Context, val: Split, test: Split, out: Outcome, step: St
         step(f"{name} refit")
         out.tuning[name] = dict(best[1])
         out.validation[name] = best[0]
-        _record(out, name, *_refit(name, best[1], test, ctx))
+        top, fit_s, score_s = run_baseline(name, best[1], test, ctx)
+        _record(out, name, top, test, ctx, fit_s, score_s)
 
 
-def _refit(name: str, params: Mapping[str, Any], test: Split, ctx: Context) -> tuple[str, np.ndarray, Split, Context, float, float]:
-    """Arguments of `_record` for a baseline refit on the full training part."""
-    top, fit_s, score_s = run_baseline(name, params, test, ctx)
-    return name, top, test, ctx, fit_s, score_s
-
-
-def sources_for(split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES) -> SourceLists:
+def sources_for(
+    split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES
+) -> SourceLists:
     """Candidates of the wanted sources for the split's users."""
     return strategies.fit_sources(split.history, ctx.item_ids, ctx.vectors, params, split.users, wanted)
 
 
-def blended(lists: SourceLists, weights: Mapping[str, float], split: Split, ctx: Context, diversity: float = 0.0) -> tuple[np.ndarray, float]:
+def blended(
+    lists: SourceLists, weights: Mapping[str, float], split: Split, ctx: Context, diversity: float = 0.0
+) -> tuple[np.ndarray, float]:
     """Top-n of the blend and the seconds it took."""
     pos = {str(item): i for i, item in enumerate(ctx.item_ids)}
     vecs = {str(item): ctx.vectors[i] for i, item in enumerate(ctx.item_ids)} if diversity > 0 else None
@@ -175,7 +194,11 @@ def _params_dict(params: SourceParams) -> dict[str, Any]:
 
 
 def coordinate_ascent(
-    lists: SourceLists, names: tuple[str, ...], start: dict[str, float], score: Callable[[dict[str, float]], float], passes: int = 2
+    lists: SourceLists,
+    names: tuple[str, ...],
+    start: dict[str, float],
+    score: Callable[[dict[str, float]], float],
+    passes: int = 2,
 ) -> tuple[dict[str, float], float, list[dict[str, Any]]]:
     """Tune blend weights one source at a time over WEIGHT_VALUES; returns weights, score, trace."""
     weights = dict(start)
@@ -199,7 +222,9 @@ def coordinate_ascent(
     return weights, best, trace
 
 
-def tune_blends(ctx: Context, val: Split, params: SourceParams, out: Outcome, step: Step) -> dict[str, dict[str, float]]:
+def tune_blends(
+    ctx: Context, val: Split, params: SourceParams, out: Outcome, step: Step
+) -> dict[str, dict[str, float]]:
     """Blend weights of HYBRID and CONTENT_BASED on validation."""
     step("sources on validation")
     lists = sources_for(val, ctx, params)
@@ -215,22 +240,38 @@ def tune_blends(ctx: Context, val: Split, params: SourceParams, out: Outcome, st
     out.tuning["HYBRID"] = {"weights": hybrid, "sources": _params_dict(params), "trace": trace}
     out.tuning["CONTENT_BASED"] = {"weights": content}
     out.tuning["POPULAR"] = {}
-    return {"HYBRID": hybrid, "CONTENT_BASED": content, "COLLABORATIVE": {"collaborative": 1.0}, "POPULAR": {"popular": 1.0}}
+    return {
+        "HYBRID": hybrid,
+        "CONTENT_BASED": content,
+        "COLLABORATIVE": {"collaborative": 1.0},
+        "POPULAR": {"popular": 1.0},
+    }
 
 
-def score_strategies(ctx: Context, test: Split, params: SourceParams, weights: dict[str, dict[str, float]], out: Outcome, step: Step) -> SourceLists:
+def score_strategies(
+    ctx: Context,
+    test: Split,
+    params: SourceParams,
+    weights: dict[str, dict[str, float]],
+    out: Outcome,
+    step: Step,
+) -> SourceLists:
     """Refit the sources on the training part and score each strategy on test."""
     step("sources on test")
     lists = sources_for(test, ctx, params)
     for name, w in weights.items():
         top, blend_s = blended(lists, w, test, ctx)
         used = [s for s in w if w[s] > 0]
-        fit_s = lists.fit_seconds if {"collaborative", "factor_neighbors", "co_occurrence"} & set(used) else 0.0
+        fit_s = (
+            lists.fit_seconds if {"collaborative", "factor_neighbors", "co_occurrence"} & set(used) else 0.0
+        )
         _record(out, name, top, test, ctx, fit_s, blend_s + sum(lists.timings.get(s, 0.0) for s in used))
     return lists
 
 
-def ablate(ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step) -> None:
+def ablate(
+    ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step
+) -> None:
     """HYBRID on test without each source, and with MMR diversity (reported, never tuned on)."""
     step("ablation")
     for name in [s for s in SOURCES if weights.get(s, 0.0) > 0]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 EVENT_COLUMNS = ("event_id", "user_id", "content_id", "event_type", "value", "timestamp", "metadata")
 
 
 async def _raw(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    await session.execute(text("SELECT 1"))  # SQLAlchemy begins its transaction lazily
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     return raw.driver_connection

@@ -58,10 +58,11 @@ def reasons_for(item: Ranked, fallback: ReasonKind | None) -> list[Reason]:
 
 def sentence(reasons: list[Reason], titles: dict[str, tuple[str, str]], *, window_hours: int) -> str:
     """A human sentence for the strongest reason, e.g. "Because you watched Toy Story (1995)"."""
-    top = reasons[0]
-    if top.anchor_content_id and top.anchor_content_id in titles:
-        title, content_type = titles[top.anchor_content_id]
+    anchored = [r for r in reasons if r.anchor_content_id in titles]
+    if anchored:
+        title, content_type = titles[anchored[0].anchor_content_id or ""]
         return f"Because you {VERBS.get(content_type, 'liked')} {title}"
+    top = reasons[0]
     return {
         ReasonKind.COLLABORATIVE: "Enjoyed by people with tastes like yours",
         ReasonKind.CONTENT_SIMILARITY: "Similar to what you engage with",

@@ -1,0 +1,40 @@
+# recengine — developer commands. Everything runs in .venv (created by `make install`).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo serve test lint typecheck schema clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the project with its dev extras
+
+demo: $(STAMP) ## Embedded database + MovieLens + training, then serve GraphiQL on :8000
+	$(BIN)/recengine demo
+
+serve: $(STAMP) ## Serve the API with the current settings
+	$(BIN)/recengine serve
+
+test: $(STAMP) ## Install if needed, then run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app
+
+schema: $(STAMP) ## Re-export schema.graphql
+	$(BIN)/recengine export-schema schema.graphql
+
+clean:
+	rm -rf $(VENV) .recengine
