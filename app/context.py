@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -49,8 +50,7 @@ class Context:
     response: Response | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     authorization: str | None = None
-    _role: Role | None = None
-    _role_checked: bool = False
+    _role_lookup: asyncio.Future[Role | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,13 +73,16 @@ class Context:
         """The caller's role from the bearer key (looked up once per request)."""
         if self.settings.auth is AuthMode.DISABLED:
             return Role.ADMIN
-        if not self._role_checked:
-            self._role_checked = True
-            token = auth.bearer_token(self.authorization)
-            if token:
-                async with self.session() as session:
-                    self._role = await auth.role_for(session, secret=token)
-        return self._role
+        if self._role_lookup is None:  # sibling resolvers share one lookup
+            self._role_lookup = asyncio.ensure_future(self._lookup_role())
+        return await asyncio.shield(self._role_lookup)
+
+    async def _lookup_role(self) -> Role | None:
+        token = auth.bearer_token(self.authorization)
+        if not token:
+            return None
+        async with self.session() as session:
+            return await auth.role_for(session, secret=token)
 
     async def require(self, role: Role) -> None:
         """Raise UNAUTHENTICATED without a valid key, FORBIDDEN when the role is too low."""

@@ -49,6 +49,8 @@ class EASE:
         self._x: np.ndarray | None = None
         self._xp: np.ndarray | None = None
         self._diag: np.ndarray | None = None
+        self._inner: np.ndarray | None = None
+        self._p: np.ndarray | None = None
 
     def fit(self, matrix: sp.csr_matrix) -> None:
         """Closed form; through the users' Gram matrix (Woodbury) when users < items."""
@@ -57,15 +59,43 @@ class EASE:
         n_users, n_items = x.shape
         if n_users < n_items:
             inner = np.linalg.inv(lam * np.eye(n_users) + x @ x.T)
+            self._inner, self._p = inner, None
             # P = (I - Xᵀ M X) / λ, so XP and diag(P) never need the items x items matrix.
             mx = inner @ x
             self._diag = (1.0 - np.einsum("ui,ui->i", x, mx)) / lam
             self._xp = (x - (x @ x.T) @ mx) / lam
         else:
             p = np.linalg.inv(x.T @ x + lam * np.eye(n_items))
+            self._inner, self._p = None, p
             self._diag = np.diag(p).copy()
             self._xp = x @ p
         self._x = x
+
+    def item_links(self, top_n: int, chunk: int = 1024) -> sp.csr_matrix:
+        """Each item's top_n positive weights of B as a sparse items x items table (for serving)."""
+        if self._x is None or self._diag is None:
+            raise RuntimeError("EASE is not fitted")
+        x, lam, n_items = self._x, self.regularization, self._x.shape[1]
+        inner = self._inner
+        rows, cols, vals = [], [], []
+        for start in range(0, n_items, chunk):
+            stop = min(start + chunk, n_items)
+            if inner is not None:
+                p = -(x[:, start:stop].T @ (inner @ x)) / lam
+                p[np.arange(stop - start), np.arange(start, stop)] += 1.0 / lam
+            elif self._p is not None:
+                p = self._p[start:stop]
+            else:
+                raise RuntimeError("EASE is not fitted")
+            b = -p / self._diag
+            b[np.arange(stop - start), np.arange(start, stop)] = 0.0
+            idx, val = top_k_masked(b, sp.csr_matrix(b.shape), top_n)
+            keep = (idx >= 0) & (val > 0)
+            rows.append(np.nonzero(keep)[0] + start)
+            cols.append(idx[keep])
+            vals.append(val[keep])
+        data = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+        return sp.csr_matrix(data, shape=(n_items, n_items))
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """Dense scores X B for the training rows `users`."""

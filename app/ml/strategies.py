@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from app.ml import batch
+from app.ml.baselines import EASE
 from app.ml.batch import History
 from app.ml.hybrid import Candidate, blend
 
@@ -35,6 +36,8 @@ class SourceParams:
     recent_items: int = 10
     trending_window_days: float = 30.0
     link_neighbors: int = 50
+    link_kind: str = "cosine"
+    link_regularization: float = 200.0
 
 
 @dataclass
@@ -123,7 +126,7 @@ def fit_sources(
     if {"collaborative", "factor_neighbors"} & set(wanted):
         models.factors = fit_als(history, item_ids, params)
     if "co_occurrence" in wanted:
-        models.links = batch.item_links(history, params.link_neighbors)
+        models.links = item_links(history, params)
     fit_seconds = time.perf_counter() - start
     lists: dict[str, list[list[Candidate]]] = {}
     for name in wanted:
@@ -134,6 +137,17 @@ def fit_sources(
         lists[name] = batch.to_candidates(item_ids, idx, val, anc)
         timings[name] = time.perf_counter() - t0
     return SourceLists(lists, fit_seconds, sum(timings.values()), timings)
+
+
+def item_links(history: History, params: SourceParams) -> sp.csr_matrix:
+    """The item-to-item table behind co_occurrence: cosine co-occurrence or sparsified EASE weights."""
+    if params.link_kind == "cosine":
+        return batch.item_links(history, params.link_neighbors)
+    if params.link_kind == "ease":
+        model = EASE(params.link_regularization)
+        model.fit(history.seen())
+        return model.item_links(params.link_neighbors)
+    raise ValueError(f"unknown link kind {params.link_kind!r}")
 
 
 def _source(

@@ -222,26 +222,37 @@ def coordinate_ascent(
     return weights, best, trace
 
 
+def link_variants(params: SourceParams, out: Outcome, quick: bool) -> list[SourceParams]:
+    """Item-link tables to try for co_occurrence: cosine top-50, EASE top-200 (EASE's tuned lambda)."""
+    lam = float(out.tuning.get("EASE", {}).get("regularization", params.link_regularization))
+    ease = replace(params, link_kind="ease", link_neighbors=200, link_regularization=lam)
+    return [ease] if quick else [replace(params, link_kind="cosine", link_neighbors=50), ease]
+
+
 def tune_blends(
     ctx: Context, val: Split, params: SourceParams, out: Outcome, step: Step
-) -> dict[str, dict[str, float]]:
-    """Blend weights of HYBRID and CONTENT_BASED on validation."""
-    step("sources on validation")
-    lists = sources_for(val, ctx, params)
+) -> tuple[SourceParams, dict[str, dict[str, float]]]:
+    """Item-link table and blend weights of HYBRID and CONTENT_BASED, on validation."""
+    best: tuple[float, SourceParams, dict[str, float], list[dict[str, Any]]] = (-1.0, params, {}, [])
+    for variant in link_variants(params, out, ctx.quick):
+        step(f"HYBRID weights, {variant.link_kind} links")
+        lists = sources_for(val, ctx, variant)
 
-    def score(w: dict[str, float]) -> float:
-        return evaluate(blended(lists, w, val, ctx)[0], val, ctx)[ctx.target]
+        def score(w: dict[str, float], lists: SourceLists = lists) -> float:
+            return evaluate(blended(lists, w, val, ctx)[0], val, ctx)[ctx.target]
 
-    step("HYBRID weights")
-    hybrid, h_score, trace = coordinate_ascent(lists, SOURCES, {"collaborative": 1.0}, score)
+        weights, value, trace = coordinate_ascent(lists, SOURCES, {"collaborative": 1.0}, score)
+        out.validation[f"HYBRID ({variant.link_kind} links)"] = value
+        if value > best[0]:
+            best = (value, variant, weights, trace)
     step("CONTENT_BASED weights")
     content, c_score, _ = coordinate_ascent(lists, CONTENT_SOURCES, {"content": 1.0}, score, passes=1)
-    out.validation.update({"HYBRID": h_score, "CONTENT_BASED": c_score, "POPULAR": score({"popular": 1.0})})
-    out.tuning["HYBRID"] = {"weights": hybrid, "sources": _params_dict(params), "trace": trace}
+    out.validation.update({"HYBRID": best[0], "CONTENT_BASED": c_score, "POPULAR": score({"popular": 1.0})})
+    out.tuning["HYBRID"] = {"weights": best[2], "sources": _params_dict(best[1]), "trace": best[3]}
     out.tuning["CONTENT_BASED"] = {"weights": content}
     out.tuning["POPULAR"] = {}
-    return {
-        "HYBRID": hybrid,
+    return best[1], {
+        "HYBRID": best[2],
         "CONTENT_BASED": content,
         "COLLABORATIVE": {"collaborative": 1.0},
         "POPULAR": {"popular": 1.0},
@@ -288,7 +299,7 @@ def compare(ctx: Context, val: Split, test: Split, step: Step) -> Outcome:
     step("POPULAR baseline")
     tune_baselines(ctx, val, test, out, step)
     params = tune_collaborative(ctx, val, out, step)
-    weights = tune_blends(ctx, val, params, out, step)
+    params, weights = tune_blends(ctx, val, params, out, step)
     lists = score_strategies(ctx, test, params, weights, out, step)
     ablate(ctx, test, lists, weights["HYBRID"], out, step)
     no_decay = replace(params, half_life_days=None)
@@ -296,4 +307,11 @@ def compare(ctx: Context, val: Split, test: Split, step: Step) -> Outcome:
         step("ablation: no time decay")
         top, _ = blended(sources_for(test, ctx, no_decay), weights["HYBRID"], test, ctx)
         out.ablation["without time decay"] = evaluate(top, test, ctx)
+    if params.link_kind != "cosine":
+        step("ablation: cosine links")
+        cosine = replace(params, link_kind="cosine", link_neighbors=50)
+        swapped = sources_for(test, ctx, cosine, ("co_occurrence",)).lists
+        merged = SourceLists({**lists.lists, **swapped}, lists.fit_seconds, lists.score_seconds)
+        top, _ = blended(merged, weights["HYBRID"], test, ctx)
+        out.ablation["cosine co-occurrence links instead of EASE links"] = evaluate(top, test, ctx)
     return out

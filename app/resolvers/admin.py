@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import strawberry
 from strawberry.types import Info
 
 from app.context import Context
@@ -16,7 +19,9 @@ async def model_versions(info: Info[Context, None]) -> list[ModelVersion]:
     return [ModelVersion.from_model(r) for r in rows]
 
 
-async def activate_model(info: Info[Context, None], id: int) -> ModelVersion:
+async def activate_model(
+    info: Info[Context, None], id: Annotated[int, strawberry.argument(description="Version id.")]
+) -> ModelVersion:
     """Make a version active (roll back or forward); cached results are invalidated."""
     async with info.context.session() as session:
         row = await service.activate(session, version_id=id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -108,8 +107,8 @@ class EventInput:
     user_id: strawberry.ID = strawberry.field(description="Who acted; an unknown user gets a minimal profile.")
     content_id: strawberry.ID = strawberry.field(description="The content acted on; must exist.")
     event_type: str = strawberry.field(description="One of the configured event types (see `eventTypes`).")
-    event_id: uuid.UUID | None = strawberry.field(
-        default=None, description="Optional idempotency key: the same id twice stores one event."
+    event_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Optional idempotency key (a UUID): the same id twice stores one event."
     )
     value: float | None = strawberry.field(default=None, description="Rating, watch fraction or amount.")
     timestamp: datetime | None = strawberry.field(default=None, description="When it happened; defaults to now.")

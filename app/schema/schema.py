@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
 
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
@@ -91,4 +93,11 @@ class Mutation:
     )
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[OperationMetrics, ErrorCodes])
+class Schema(strawberry.Schema):
+    """Strawberry's schema without its default logging: ErrorCodes logs the unexpected errors."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Expected errors are answers, not incidents; nothing to log here."""
+
+
+schema = Schema(query=Query, mutation=Mutation, extensions=[OperationMetrics, ErrorCodes])

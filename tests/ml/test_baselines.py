@@ -76,3 +76,19 @@ def test_implicit_models_stay_in_block(kind: str, params: dict[str, object]) -> 
     top = model.recommend(matrix, 1)
     for u in range(8):
         assert top[u, 0] == missing_item(u)
+
+
+@pytest.mark.parametrize("copies", [1, 2])
+def test_ease_item_links_are_the_top_positive_weights(copies: int) -> None:
+    rng = np.random.default_rng(2)
+    x = sp.csr_matrix((rng.random((6, 9)) < 0.5).astype(np.float32))
+    matrix = sp.csr_matrix(sp.vstack([x] * copies))
+    model = EASE(3.0)
+    model.fit(matrix)
+    dense = matrix.toarray().astype(np.float64)
+    p = np.linalg.inv(dense.T @ dense + 3.0 * np.eye(9))
+    b = np.eye(9) - p / np.diag(p)
+    links = model.item_links(top_n=3, chunk=4).toarray()
+    for i in range(9):
+        expected = sorted((v for j, v in enumerate(b[i]) if j != i and v > 0), reverse=True)[:3]
+        assert sorted(links[i][links[i] > 0], reverse=True) == pytest.approx(expected)

@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic scale data, the `recengine bench` commands and their report."""

@@ -1,0 +1,1 @@
+"""Abuse limits, rate limiting, fault mapping and GraphQL-over-HTTP compliance."""

@@ -1,0 +1,175 @@
+"""Users and events: upserts, privacy, idempotent logging, partitions, pagination, deletion."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app.context import AppState
+from tests.conftest import GQL, error_codes
+
+UPSERT_USER = "mutation($input: UserInput!) { upsertUser(input: $input) { id email segments status privacySettings { dataSharing personalization } } }"
+LOG = "mutation($input: EventInput!) { logEvent(input: $input) { duplicate event { id userId contentId eventType value timestamp } } }"
+LOG_MANY = "mutation($inputs: [EventInput!]!) { logEvents(inputs: $inputs) { accepted duplicates errors { index message } } }"
+
+
+async def rows(state: AppState, sql: str) -> list[Any]:
+    async with state.sessions() as session:
+        return list((await session.execute(text(sql))).all())
+
+
+async def seed_content(gql: GQL, *ids: str) -> None:
+    query = "mutation($inputs: [ContentInput!]!) { upsertContents(inputs: $inputs) { accepted } }"
+    inputs = [{"id": i, "title": f"Item {i}", "contentType": "VIDEO"} for i in ids]
+    assert (await gql(query, {"inputs": inputs}))["data"]["upsertContents"]["accepted"] == len(ids)
+
+
+async def test_upsert_user_keeps_omitted_fields(gql: GQL) -> None:
+    body = await gql(UPSERT_USER, {"input": {"id": "u1", "email": "a@example.com", "segments": ["s"]}})
+    assert body["data"]["upsertUser"] == {"id": "u1", "email": "a@example.com", "segments": ["s"], "status": "ACTIVE",
+                                          "privacySettings": {"dataSharing": True, "personalization": True}}
+    body = await gql(UPSERT_USER, {"input": {"id": "u1", "status": "SUSPENDED",
+                                             "privacySettings": {"personalization": False}}})
+    assert body["data"]["upsertUser"] == {"id": "u1", "email": "a@example.com", "segments": ["s"],
+                                          "status": "SUSPENDED",
+                                          "privacySettings": {"dataSharing": True, "personalization": False}}
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [({"email": "not-an-email"}, "input.email"), ({"id": "bad id"}, "input.id"),
+     ({"demographics": {"x": "y" * 20_000}}, "input.demographics")],
+)
+async def test_bad_user_input(gql: GQL, state: AppState, override: dict[str, Any], field: str) -> None:
+    body = await gql(UPSERT_USER, {"input": {"id": "u2", **override}})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert field in body["errors"][0]["message"]
+    assert await rows(state, "SELECT * FROM users") == []
+
+
+async def test_email_conflict(gql: GQL) -> None:
+    await gql(UPSERT_USER, {"input": {"id": "a", "email": "same@example.com"}})
+    body = await gql(UPSERT_USER, {"input": {"id": "b", "email": "same@example.com"}})
+    assert error_codes(body) == ["CONFLICT"]
+
+
+async def test_privacy_update_and_missing_user(gql: GQL) -> None:
+    await gql(UPSERT_USER, {"input": {"id": "p1"}})
+    query = 'mutation { updatePrivacySettings(userId: "%s", input: {dataSharing: false}) { privacySettings { dataSharing personalization } } }'
+    body = await gql(query % "p1")
+    assert body["data"]["updatePrivacySettings"]["privacySettings"] == {"dataSharing": False, "personalization": True}
+    assert error_codes(await gql(query % "ghost")) == ["NOT_FOUND"]
+
+
+async def test_log_event_creates_user_and_is_idempotent(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1")
+    event_id = str(uuid.uuid4())
+    data = {"eventId": event_id, "userId": "new-user", "contentId": "c1", "eventType": "like"}
+    first = (await gql(LOG, {"input": data}))["data"]["logEvent"]
+    second = (await gql(LOG, {"input": data}))["data"]["logEvent"]
+    assert first["duplicate"] is False and second["duplicate"] is True
+    assert first["event"]["id"] == second["event"]["id"] == event_id
+    assert await rows(state, "SELECT count(*) FROM events") == [(1,)]
+    assert await rows(state, "SELECT user_id, last_active IS NOT NULL FROM users") == [("new-user", True)]
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [({"eventType": "teleport"}, "allowed types: add_to_cart, bookmark, click, dislike, like, purchase, rate, share, view"),
+     ({"contentId": "missing"}, "input.contentId"),
+     ({"userId": "bad user!"}, "input.userId"),
+     ({"metadata": {"deep": [[[[[[[[[[[[1]]]]]]]]]]]]}}, "input.metadata")],
+)
+async def test_bad_events_rejected_nothing_written(gql: GQL, state: AppState, override: dict[str, Any], needle: str) -> None:
+    await seed_content(gql, "c1")
+    body = await gql(LOG, {"input": {"userId": "u", "contentId": "c1", "eventType": "view", **override}})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert needle in body["errors"][0]["message"]
+    assert await rows(state, "SELECT count(*) FROM events") == [(0,)]
+    assert await rows(state, "SELECT count(*) FROM users") == [(0,)]
+
+
+async def test_log_events_batch_partial(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1", "c2")
+    dup = str(uuid.uuid4())
+    inputs = [
+        {"eventId": dup, "userId": "u1", "contentId": "c1", "eventType": "view"},
+        {"userId": "u1", "contentId": "nope", "eventType": "view"},
+        {"eventId": dup, "userId": "u1", "contentId": "c1", "eventType": "view"},
+        {"userId": "u2", "contentId": "c2", "eventType": "rate", "value": 4.5},
+        {"userId": "u2", "contentId": "c2", "eventType": "bogus"},
+    ]
+    result = (await gql(LOG_MANY, {"inputs": inputs}))["data"]["logEvents"]
+    assert result["accepted"] == 2 and result["duplicates"] == 1
+    assert [e["index"] for e in result["errors"]] == [1, 4]
+    assert await rows(state, "SELECT count(*) FROM events") == [(2,)]
+
+
+async def test_events_land_in_month_partitions_and_default(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1")
+    now = datetime.now(UTC).replace(day=15, hour=12)
+    stamps = [now, now + timedelta(days=31), now + timedelta(days=62), now - timedelta(days=3650)]
+    inputs = [{"userId": "u", "contentId": "c1", "eventType": "view", "timestamp": t.isoformat()} for t in stamps]
+    assert (await gql(LOG_MANY, {"inputs": inputs}))["data"]["logEvents"]["accepted"] == 4
+    found = await rows(state, 'SELECT tableoid::regclass::text, "timestamp" FROM events ORDER BY "timestamp"')
+    names = [name for name, _ in found]
+    assert names[0] == "events_default"
+    expected = [f"events_y{t:%Y}m{t:%m}" for t in stamps[:3]]
+    assert names[1:] == expected
+
+
+async def test_events_pagination_newest_first(gql: GQL) -> None:
+    await seed_content(gql, "c1")
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    inputs = [{"userId": "u", "contentId": "c1", "eventType": "view", "timestamp": (base + timedelta(hours=i)).isoformat()}
+              for i in range(13)]
+    await gql(LOG_MANY, {"inputs": inputs})
+    query = """query($after: String) { events(userId: "u", first: 5, after: $after) {
+      totalCount edges { node { timestamp } } pageInfo { hasNextPage endCursor } } }"""
+    stamps: list[str] = []
+    after = None
+    while True:
+        page = (await gql(query, {"after": after}))["data"]["events"]
+        assert page["totalCount"] == 13
+        stamps += [e["node"]["timestamp"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(stamps) == 13 and stamps == sorted(stamps, reverse=True)
+
+
+async def test_delete_user_leaves_nothing(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1")
+    await gql(LOG_MANY, {"inputs": [{"userId": "gone", "contentId": "c1", "eventType": "view"}] * 3})
+    await gql(LOG_MANY, {"inputs": [{"userId": "stays", "contentId": "c1", "eventType": "view"}]})
+    body = await gql('mutation { deleteUser(id: "gone") { userId events eventKeys profiles cacheInvalidated } }')
+    assert body["data"]["deleteUser"] == {"userId": "gone", "events": 3, "eventKeys": 3, "profiles": 1,
+                                          "cacheInvalidated": True}
+    tables = await rows(state, "SELECT table_name FROM information_schema.columns WHERE column_name = 'user_id' "
+                               "AND table_schema = 'public'")
+    for (table,) in tables:
+        assert await rows(state, f"SELECT count(*) FROM {table} WHERE user_id = 'gone'") == [(0,)], table
+    assert await rows(state, "SELECT count(*) FROM events") == [(1,)]
+    assert error_codes(await gql('mutation { deleteUser(id: "gone") { userId } }')) == ["NOT_FOUND"]
+
+
+async def test_event_type_weights(gql: GQL) -> None:
+    body = await gql('mutation { setEventTypeWeight(eventType: "watch_later", weight: 2.5) { eventType weight } }')
+    assert body["data"]["setEventTypeWeight"] == {"eventType": "watch_later", "weight": 2.5}
+    types = (await gql("{ eventTypes { eventType weight } }"))["data"]["eventTypes"]
+    assert {"eventType": "dislike", "weight": -4.0} in types and len(types) == 10
+    bad = await gql('mutation { setEventTypeWeight(eventType: "Bad Name", weight: 1) { weight } }')
+    assert error_codes(bad) == ["BAD_USER_INPUT"]
+
+
+async def test_user_with_nested_events_and_content(gql: GQL) -> None:
+    await seed_content(gql, "c1")
+    await gql(LOG, {"input": {"userId": "n1", "contentId": "c1", "eventType": "view"}})
+    body = await gql('{ user(id: "n1") { id events(first: 5) { totalCount edges { node { content { title } user { id } } } } } }')
+    user = body["data"]["user"]
+    assert user["events"]["totalCount"] == 1
+    assert user["events"]["edges"][0]["node"] == {"content": {"title": "Item c1"}, "user": {"id": "n1"}}
