@@ -150,3 +150,4 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to rev
 from app import cli_data  # noqa: E402  (registers import/train/evaluate/demo commands)
 
 __all__ = ["app", "cli_data"]
+

@@ -64,6 +64,38 @@ class Settings(BaseSettings):
     admin_api_key: SecretStr | None = Field(
         None, description="An admin key to register at start (for deployments); stored hashed."
     )
+    max_query_depth: int = Field(10, ge=1, description="Deepest selection nesting an operation may have.")
+    max_aliases: int = Field(30, ge=0, description="Most field aliases in one GraphQL document.")
+    max_query_tokens: int = Field(
+        10_000, ge=10, description="Most lexical tokens in one GraphQL document (send big batches as variables)."
+    )
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest request body, in bytes (413 above).")
+    max_batched_operations: int = Field(
+        0, ge=0, description="Operations allowed in one batched HTTP request; 0 turns batching off."
+    )
+    introspection: bool | None = Field(
+        None, description="Schema introspection; unset means on in development, off in production."
+    )
+    graphiql: bool | None = Field(None, description="GraphiQL on GET /graphql; unset means on in development only.")
+    field_suggestions: bool | None = Field(
+        None, description="'Did you mean' hints in validation errors; unset means off in production."
+    )
+    request_timeout_seconds: float = Field(
+        10.0, gt=0, description="Time budget of one GraphQL request; past it the request fails with TIMEOUT."
+    )
+    db_statement_timeout_seconds: float = Field(
+        10.0, ge=0, description="PostgreSQL statement_timeout of every connection (0 turns it off)."
+    )
+    db_connect_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of opening a database connection.")
+    rate_limit_enabled: bool = Field(True, description="Per-API-key rate limiting (token buckets).")
+    rate_limit_queries_per_second: float = Field(
+        500.0, gt=0, description="Refill rate of each key's query budget (root fields per second)."
+    )
+    rate_limit_queries_burst: int = Field(2_000, ge=1, description="Capacity of each key's query budget.")
+    rate_limit_events_per_second: float = Field(
+        5_000.0, gt=0, description="Refill rate of each key's event budget (logged events per second)."
+    )
+    rate_limit_events_burst: int = Field(20_000, ge=1, description="Capacity of each key's event budget.")
 
     @property
     def is_production(self) -> bool:

@@ -23,6 +23,7 @@ from app.services.cache import Cache
 
 if TYPE_CHECKING:
     from app.loaders import Loaders
+    from app.security.ratelimit import RateLimiter
     from app.services.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class AppState:
     cache: Cache
     recommender: Engine
     database_url: str = ""
+    limiter: RateLimiter | None = None
 
 
 @dataclass

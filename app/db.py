@@ -34,6 +34,14 @@ def sync_url(url: str) -> str:
     return url.replace("+asyncpg", "+psycopg2", 1)
 
 
+def server_settings(settings: Settings) -> dict[str, str]:
+    """Per-connection PostgreSQL settings, including the statement timeout of the request budget."""
+    values = {"timezone": "UTC", "application_name": "recengine"}
+    if settings.db_statement_timeout_seconds > 0:
+        values["statement_timeout"] = str(int(settings.db_statement_timeout_seconds * 1000))
+    return values
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     """An async engine with a pre-pinged pool whose checkouts are counted in metrics."""
     engine = create_async_engine(
@@ -42,7 +50,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_timeout=5,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "recengine"}},
+        connect_args={"server_settings": server_settings(settings), "timeout": settings.db_connect_timeout_seconds},
     )
     pool = engine.sync_engine.pool
     event.listen(pool, "checkout", lambda *_: DB_POOL_IN_USE.inc())

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-from strawberry.asgi import GraphQL
 
 from app import migrate
 from app.config import AuthMode, Settings, get_settings
@@ -26,7 +25,10 @@ from app.db import create_engine, resolve_database_url, session_factory
 from app.loaders import create_loaders
 from app.logging import request_id_var
 from app.metrics import READY
-from app.schema.schema import schema
+from app.schema.schema import build_schema
+from app.security.http import BodySizeLimit, HttpCompliantGraphQL
+from app.security.limits import graphiql_enabled
+from app.security.ratelimit import RateLimiter
 from app.services import auth
 from app.services.cache import create_cache
 from app.services.engine import Engine
@@ -34,8 +36,8 @@ from app.services.engine import Engine
 logger = logging.getLogger(__name__)
 
 
-class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI app with our typed context."""
+class GraphQLApp(HttpCompliantGraphQL):
+    """Strawberry's ASGI app with our typed context (and the HTTP rules of app.security.http)."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state: AppState = request.app.state.recengine
@@ -82,13 +84,16 @@ async def build_state(settings: Settings) -> AppState:
     sessions = session_factory(engine)
     cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
     recommender = Engine(settings, sessions, cache)
-    return AppState(settings, engine, sessions, cache, recommender, database_url=url)
+    limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+    return AppState(settings, engine, sessions, cache, recommender, database_url=url, limiter=limiter)
 
 
 async def close_state(state: AppState) -> None:
     """Release connections and threads."""
     state.recommender.close()
     await state.cache.close()
+    if state.limiter is not None:
+        await state.limiter.close()
     await state.engine.dispose()
 
 
@@ -159,14 +164,16 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             if own:
                 await close_state(app.state.recengine)
 
-    graphql = GraphQLApp(schema, graphql_ide="graphiql" if not settings.is_production else None)
+    graphql = GraphQLApp(build_schema(settings), graphql_ide="graphiql" if graphiql_enabled(settings) else None)
+    graphql.time_budget_seconds = settings.request_timeout_seconds
     routes = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(RequestIdMiddleware)], lifespan=lifespan)
+    middleware = [Middleware(RequestIdMiddleware), Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     if state is not None:
         app.state.recengine = state
     return app

@@ -56,6 +56,17 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
                        int(arrays.user_ids.size))
 
 
+def fit_only(weights: dict[str, float], settings: Settings, spec: synth.Spec) -> TrainTiming:
+    """Time the fit alone (the data set and its active model are already stored)."""
+    started = time.perf_counter()
+    arrays = event_arrays(spec, weights)
+    arrays_s = time.perf_counter() - started
+    started = time.perf_counter()
+    fit(arrays, settings, seed=settings.training_seed)
+    return TrainTiming(round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0,
+                       int(arrays.user_ids.size))
+
+
 async def _store(sessions: SessionFactory, model: ALSModel, events: int) -> tuple[float, float]:
     started = time.perf_counter()
     async with sessions() as session:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from app.errors import AppError
 from app.metrics import GRAPHQL_ERRORS
+from app.security.faults import classify
 
 logger = logging.getLogger("app.errors")
 
@@ -19,10 +20,13 @@ MASKED_MESSAGE = "Internal server error"
 def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """The error as the client sees it."""
     original = error.original_error
+    if original is not None and not isinstance(original, AppError):
+        original = classify(original) or original  # database outages and timeouts get their own codes
     if isinstance(original, AppError):
         code, extensions = original.code, original.extensions()
     elif original is None:
-        code, extensions = "GRAPHQL_VALIDATION_FAILED", {"code": "GRAPHQL_VALIDATION_FAILED"}
+        code = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+        extensions = {"code": code}
     else:
         logger.error("unexpected error (request %s)", request_id, exc_info=original)
         code = "INTERNAL_SERVER_ERROR"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from app.config import Settings
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
 from app.resolvers import events as events_r
@@ -14,6 +17,8 @@ from app.resolvers import users as users_r
 from app.resolvers.permissions import AdminAccess, ClientAccess
 from app.schema.errors import ErrorCodes
 from app.schema.observability import OperationMetrics
+from app.security.limits import limit_extensions, schema_config
+from app.security.ratelimit import RateLimits
 
 CLIENT = [ClientAccess]
 ADMIN = [AdminAccess]
@@ -100,4 +105,13 @@ class Schema(strawberry.Schema):
         """Expected errors are answers, not incidents; nothing to log here."""
 
 
-schema = Schema(query=Query, mutation=Mutation, extensions=[OperationMetrics, ErrorCodes])
+def build_schema(settings: Settings | None = None) -> Schema:
+    """The schema with the abuse limits and rate limits of `settings` (defaults when None)."""
+    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
+    if settings.rate_limit_enabled:
+        extensions.append(RateLimits)
+    return Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
+
+
+schema = build_schema()
