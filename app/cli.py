@@ -151,3 +151,4 @@ from app import cli_data  # noqa: E402  (registers import/train/evaluate/demo co
 
 __all__ = ["app", "cli_data"]
 
+from app.bench import cli as bench_cli  # noqa: E402  (registers the bench commands)

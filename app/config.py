@@ -81,10 +81,10 @@ class Settings(BaseSettings):
         None, description="'Did you mean' hints in validation errors; unset means off in production."
     )
     request_timeout_seconds: float = Field(
-        10.0, gt=0, description="Time budget of one GraphQL request; past it the request fails with TIMEOUT."
+        30.0, gt=0, description="Time budget of one GraphQL request; past it the request fails with TIMEOUT."
     )
     db_statement_timeout_seconds: float = Field(
-        10.0, ge=0, description="PostgreSQL statement_timeout of every connection (0 turns it off)."
+        30.0, ge=0, description="PostgreSQL statement_timeout of every connection (0 turns it off)."
     )
     db_connect_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of opening a database connection.")
     rate_limit_enabled: bool = Field(True, description="Per-API-key rate limiting (token buckets).")

@@ -18,8 +18,19 @@ from app.bench import synth
 
 Progress = Callable[[str], None]
 MARKER = "bench_dataset"
-CONTENT_COLUMNS = ["content_id", "title", "description", "content_type", "status", "category", "tags",
-                   "created_at", "published_at", "embedding", "embedding_model"]
+CONTENT_COLUMNS = [
+    "content_id",
+    "title",
+    "description",
+    "content_type",
+    "status",
+    "category",
+    "tags",
+    "created_at",
+    "published_at",
+    "embedding",
+    "embedding_model",
+]
 EVENT_COLUMNS = ["event_id", "user_id", "content_id", "event_type", "value", "timestamp"]
 KEY_COLUMNS = ["event_id", "user_id", "timestamp"]
 
@@ -62,7 +73,8 @@ async def _secondary_indexes(conn: asyncpg.Connection, tables: tuple[str, ...]) 
            WHERE t.relname = ANY($1::text[]) AND NOT i.indisprimary AND NOT i.indisunique""",
         list(tables),
     )
-    return [(r[0], r[1]) for r in rows]
+    # a partitioned table's index reads "ON ONLY events": recreate it on the partitions too
+    return [(r[0], r[1].replace(" ON ONLY ", " ON ")) for r in rows]
 
 
 async def _timed(conn: asyncpg.Connection, sql: str, *args: Any) -> float:
@@ -71,7 +83,9 @@ async def _timed(conn: asyncpg.Connection, sql: str, *args: Any) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-async def load(url: str, spec: synth.Spec, *, fresh: bool = False, progress: Progress | None = None) -> LoadReport:
+async def load(
+    url: str, spec: synth.Spec, *, fresh: bool = False, progress: Progress | None = None
+) -> LoadReport:
     """Load `spec` into the (migrated) database at `url`, unless it already holds it."""
     say = progress or (lambda _: None)
     conn = await connect(url)
@@ -104,10 +118,13 @@ async def _reset(conn: asyncpg.Connection) -> None:
 
 
 async def _mark(conn: asyncpg.Connection, spec: synth.Spec, report: LoadReport) -> None:
-    await conn.execute(f"CREATE TABLE {MARKER} (spec jsonb, report jsonb, loaded_at timestamptz DEFAULT now())")
+    await conn.execute(
+        f"CREATE TABLE {MARKER} (spec jsonb, report jsonb, loaded_at timestamptz DEFAULT now())"
+    )
     body = {"rows": report.rows, "seconds": report.seconds, "index_seconds": report.index_seconds}
-    await conn.execute(f"INSERT INTO {MARKER} (spec, report) VALUES ($1, $2)",
-                       json.dumps(spec.as_dict()), json.dumps(body))
+    await conn.execute(
+        f"INSERT INTO {MARKER} (spec, report) VALUES ($1, $2)", json.dumps(spec.as_dict()), json.dumps(body)
+    )
 
 
 async def _copy_all(conn: asyncpg.Connection, spec: synth.Spec, report: LoadReport, say: Progress) -> None:
@@ -133,12 +150,29 @@ async def _copy_content(conn: asyncpg.Connection, spec: synth.Spec) -> int:
     for part in synth.item_chunks(spec):
         ids = synth.content_id(part.index)
         records = [
-            (cid, f"Synthetic {ct} {i} of topic {c}", f"Synthetic item {i} in topic {c}.", ct,
-             "draft" if draft else "published", f"topic-{c % 50}", [f"t{c}", ct], _stamp(ts), _stamp(ts),
-             vec, synth.EMBEDDING_MODEL)
+            (
+                cid,
+                f"Synthetic {ct} {i} of topic {c}",
+                f"Synthetic item {i} in topic {c}.",
+                ct,
+                "draft" if draft else "published",
+                f"topic-{c % 50}",
+                [f"t{c}", ct],
+                _stamp(ts),
+                _stamp(ts),
+                vec,
+                synth.EMBEDDING_MODEL,
+            )
             for cid, i, c, ct, draft, ts, vec in zip(
-                ids, part.index.tolist(), part.cluster.tolist(), part.content_type.tolist(), part.draft.tolist(),
-                part.created.tolist(), part.embedding, strict=True)
+                ids,
+                part.index.tolist(),
+                part.cluster.tolist(),
+                part.content_type.tolist(),
+                part.draft.tolist(),
+                part.created.tolist(),
+                part.embedding,
+                strict=True,
+            )
         ]
         await conn.copy_records_to_table("content", records=records, columns=CONTENT_COLUMNS)
     return spec.items
@@ -150,8 +184,9 @@ async def _copy_events(conn: asyncpg.Connection, spec: synth.Spec) -> int:
         users = synth.user_id(part.user)
         stamps = [_stamp(t) for t in part.ts.tolist()]
         values = [None if np.isnan(v) else v for v in part.value.tolist()]
-        records = list(zip(ids, users, synth.content_id(part.item), part.types.tolist(), values, stamps,
-                           strict=True))
+        records = list(
+            zip(ids, users, synth.content_id(part.item), part.types.tolist(), values, stamps, strict=True)
+        )
         await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
         keys = [(r[0], r[1], r[5]) for r in records]
         await conn.copy_records_to_table("event_keys", records=keys, columns=KEY_COLUMNS)

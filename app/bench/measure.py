@@ -33,8 +33,17 @@ class Stats:
         return asdict(self)
 
 
-def summarize(latencies_s: list[float], wall_s: float, *, size: int, operation: str, concurrency: int,
-              cached: bool, per_request: int = 1, errors: int = 0) -> Stats:
+def summarize(
+    latencies_s: list[float],
+    wall_s: float,
+    *,
+    size: int,
+    operation: str,
+    concurrency: int,
+    cached: bool,
+    per_request: int = 1,
+    errors: int = 0,
+) -> Stats:
     """Percentiles of `latencies_s`; throughput = requests x per_request / wall time."""
     ms = np.asarray(latencies_s or [float("nan")], dtype=np.float64) * 1000
     p50, p95, p99 = (round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99))
@@ -64,9 +73,25 @@ async def drive(request: Request, *, total: int, concurrency: int) -> tuple[list
     return latencies, time.perf_counter() - started, errors
 
 
-async def measure(request: Request, *, total: int, concurrency: int, size: int, operation: str,
-                  cached: bool, per_request: int = 1) -> Stats:
+async def measure(
+    request: Request,
+    *,
+    total: int,
+    concurrency: int,
+    size: int,
+    operation: str,
+    cached: bool,
+    per_request: int = 1,
+) -> Stats:
     """`drive` then `summarize`."""
     latencies, wall, errors = await drive(request, total=total, concurrency=concurrency)
-    return summarize(latencies, wall, size=size, operation=operation, concurrency=concurrency, cached=cached,
-                     per_request=per_request, errors=errors)
+    return summarize(
+        latencies,
+        wall,
+        size=size,
+        operation=operation,
+        concurrency=concurrency,
+        cached=cached,
+        per_request=per_request,
+        errors=errors,
+    )

@@ -35,17 +35,24 @@ class Recall:
 async def _queries(conn: asyncpg.Connection, n: int, seed: int) -> list[tuple[np.ndarray, str]]:
     """Perturbed embeddings of sampled published items (not exact copies), with each item's type."""
     rows = await conn.fetch(
-        "SELECT embedding, content_type FROM content WHERE status = 'published' ORDER BY md5(content_id || $1) "
-        "LIMIT $2", str(seed), n)
+        "SELECT embedding, content_type FROM content WHERE status = 'published' "
+        "ORDER BY md5(content_id || $1) "
+        "LIMIT $2",
+        str(seed),
+        n,
+    )
     rng = np.random.default_rng(seed)
     out = []
     for r in rows:
-        v = np.asarray(r[0], dtype=np.float32) + 0.03 * rng.standard_normal(384).astype(np.float32)
+        raw = r[0].to_numpy() if hasattr(r[0], "to_numpy") else r[0]
+        v = np.asarray(raw, dtype=np.float32) + 0.03 * rng.standard_normal(384).astype(np.float32)
         out.append((v / np.linalg.norm(v), str(r[1])))
     return out
 
 
-async def _top(conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, exact: bool) -> tuple[set[str], float]:
+async def _top(
+    conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, exact: bool
+) -> tuple[set[str], float]:
     import time
 
     sql = QUERY.format(filter="AND content_type = $2" if ctype else "")
@@ -58,8 +65,9 @@ async def _top(conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, 
         return {r[0] for r in rows}, (time.perf_counter() - started) * 1000
 
 
-async def measure_recall(url: str, size: int, *, ef_values: tuple[int, ...], queries: int = 50,
-                         seed: int = 7) -> list[Recall]:
+async def measure_recall(
+    url: str, size: int, *, ef_values: tuple[int, ...], queries: int = 50, seed: int = 7
+) -> list[Recall]:
     """Recall@10 per (filtered, ef_search); iterative scans on (relaxed_order)."""
     conn = await connect(url)
     try:
@@ -71,11 +79,21 @@ async def measure_recall(url: str, size: int, *, ef_values: tuple[int, ...], que
             for ef in ef_values:
                 await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
                 got = [await _top(conn, v, t if filtered else None, False) for v, t in sample]
-                hits = [len(g[0] & e[0]) / max(1, min(10, len(e[0]))) for g, e in zip(got, truth[filtered],
-                                                                                        strict=True)]
-                out.append(Recall(size, filtered, ef, round(float(np.mean(hits)), 4), len(sample),
-                                  round(float(np.median([g[1] for g in got])), 3),
-                                  round(float(np.median([e[1] for e in truth[filtered]])), 3)))
+                hits = [
+                    len(g[0] & e[0]) / max(1, min(10, len(e[0])))
+                    for g, e in zip(got, truth[filtered], strict=True)
+                ]
+                out.append(
+                    Recall(
+                        size,
+                        filtered,
+                        ef,
+                        round(float(np.mean(hits)), 4),
+                        len(sample),
+                        round(float(np.median([g[1] for g in got])), 3),
+                        round(float(np.median([e[1] for e in truth[filtered]])), 3),
+                    )
+                )
         return out
     finally:
         await conn.close()

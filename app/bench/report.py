@@ -31,7 +31,9 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for r in results:
         if r["operation"] != "sql":
             continue
-        g = _find(results, operation="recommendations", cached=False, size=r["size"], concurrency=r["concurrency"])
+        g = _find(
+            results, operation="recommendations", cached=False, size=r["size"], concurrency=r["concurrency"]
+        )
         if g is None or not r["p99_ms"]:
             continue
         key = str(r["size"]) if r["concurrency"] == 1 else f"{r['size']}@c{r['concurrency']}"
@@ -57,21 +59,51 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:
 def markdown(outcome: Outcome) -> str:
     """A readable report."""
     m = outcome.machine
-    lines = ["# recengine bench", "",
-             f"Machine: {m.get('cpu_affinity')} usable CPU(s) of {m.get('cpus')} ({m.get('cpu_model')}), "
-             f"{m.get('ram_gb')} GiB RAM, Python {m.get('python')}. Client and server share these cores.", "",
-             "## Latency and throughput", "",
-             "rps is requests/s, or events/s for ingest and train, texts/s for embed.", ""]
-    lines += _table(outcome.results, ["size", "operation", "concurrency", "cached", "p50_ms", "p95_ms", "p99_ms",
-                                      "rps", "n", "errors"])
-    lines += ["", "## GraphQL (uncached) over raw SQL", "", "```", json.dumps(outcome.ratios, indent=2), "```", "",
-              f"SQL statements per uncached request: {outcome.round_trips}", "", "## HNSW recall@10", ""]
-    lines += _table(outcome.recall, ["size", "filtered", "ef_search", "recall_at_10", "queries", "hnsw_ms_p50",
-                                     "exact_ms_p50"])
-    lines += ["", f"Peak API RSS: {outcome.rss_mb} MB (by size: {outcome.rss_mb_by_size})", "",
-              "## Load and training (seconds)", "", "```", json.dumps({"load": outcome.load, "train": outcome.train},
-                                                                     indent=2, default=str), "```", "",
-              "## Targets", ""] + [f"- {t}" for t in TARGETS]
+    lines = [
+        "# recengine bench",
+        "",
+        f"Machine: {m.get('cpu_affinity')} usable CPU(s) of {m.get('cpus')} ({m.get('cpu_model')}), "
+        f"{m.get('ram_gb')} GiB RAM, Python {m.get('python')}. Client and server share these cores.",
+        "",
+        "## Latency and throughput",
+        "",
+        "rps is requests/s, or events/s for ingest and train, texts/s for embed.",
+        "",
+    ]
+    lines += _table(
+        outcome.results,
+        ["size", "operation", "concurrency", "cached", "p50_ms", "p95_ms", "p99_ms", "rps", "n", "errors"],
+    )
+    lines += [
+        "",
+        "## GraphQL (uncached) over raw SQL",
+        "",
+        "```",
+        json.dumps(outcome.ratios, indent=2),
+        "```",
+        "",
+        f"SQL statements per uncached request: {outcome.round_trips}",
+        "",
+        "## HNSW recall@10",
+        "",
+    ]
+    lines += _table(
+        outcome.recall,
+        ["size", "filtered", "ef_search", "recall_at_10", "queries", "hnsw_ms_p50", "exact_ms_p50"],
+    )
+    lines += [
+        "",
+        f"Peak API RSS: {outcome.rss_mb} MB (by size: {outcome.rss_mb_by_size})",
+        "",
+        "## Load and training (seconds)",
+        "",
+        "```",
+        json.dumps({"load": outcome.load, "train": outcome.train}, indent=2, default=str),
+        "```",
+        "",
+        "## Targets",
+        "",
+    ] + [f"- {t}" for t in TARGETS]
     return "\n".join(lines + outcome.notes) + "\n"
 
 
@@ -92,8 +124,13 @@ def plot(results: list[dict[str, Any]], folder: Path) -> None:
         for label, rows in sorted(series.items()):
             rows = sorted(rows, key=lambda r: r["size"])
             ax.plot([r["size"] for r in rows], [r[metric] for r in rows], marker="o", label=label)
-        ax.set(xscale="log", yscale="log", xlabel="catalog size (items)", ylabel=f"{metric[:3]} latency (ms)",
-               title=f"{metric[:3]} latency vs catalog size")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="catalog size (items)",
+            ylabel=f"{metric[:3]} latency (ms)",
+            title=f"{metric[:3]} latency vs catalog size",
+        )
         ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(fontsize=7)
     fig.tight_layout()

@@ -59,9 +59,16 @@ class Outcome:
 def machine(settings: Settings) -> dict[str, Any]:
     """Where the numbers come from."""
     cpu = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), "")
-    return {"node": platform.node(), "python": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "cpu_affinity": len(os.sched_getaffinity(0)), "cpu_model": cpu,
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1), "ef_search_setting": settings.hnsw_ef_search}
+    return {
+        "node": platform.node(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu_affinity": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "ef_search_setting": settings.hnsw_ef_search,
+    }
 
 
 def _cpuinfo() -> list[str]:
@@ -78,8 +85,9 @@ def run(options: Options, say: Say = print) -> Outcome:
     outcome = Outcome(machine=machine(settings))
     for size in options.sizes:
         _one_size(options, settings, base, size, outcome, say)
-    say("embedding throughput (real model)")
-    outcome.results.append(embed_stats(options.embed_texts, options.sizes[0]).row())
+    if options.embed_texts:
+        say("embedding throughput (real model)")
+        outcome.results.append(embed_stats(options.embed_texts, options.sizes[0]).row())
     outcome.rss_mb = max(outcome.rss_mb_by_size.values(), default=0.0)
     outcome.ratios = report.ratios(outcome.results)
     report.write(outcome, options.output)
@@ -95,8 +103,17 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
     say(f"[{size}] train")
     timing = asyncio.run(_train(url, settings, spec, store=not loaded.reused))
     outcome.train[str(size)] = asdict(timing)
-    outcome.results.append(summarize([timing.fit_s], timing.fit_s, size=size, operation="train", concurrency=1,
-                                     cached=False, per_request=timing.events).row())
+    outcome.results.append(
+        summarize(
+            [timing.fit_s],
+            timing.fit_s,
+            size=size,
+            operation="train",
+            concurrency=1,
+            cached=False,
+            per_request=timing.events,
+        ).row()
+    )
     users = asyncio.run(_users(url, max(options.recorded_users, options.plan.cached_users), options.seed))
     say(f"[{size}] record the SQL of {options.recorded_users} uncached requests")
     recording = asyncio.run(sqlpath.record(url, users[: options.recorded_users], settings))
@@ -116,8 +133,11 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
     asyncio.run(_forget_ingested(url, spec))
     outcome.results += [r.row() for r in rows]
     say(f"[{size}] recall")
-    found = asyncio.run(recall.measure_recall(url, size, ef_values=options.ef_values,
-                                              queries=options.recall_queries, seed=options.seed))
+    found = asyncio.run(
+        recall.measure_recall(
+            url, size, ef_values=options.ef_values, queries=options.recall_queries, seed=options.seed
+        )
+    )
     outcome.recall += [r.row() for r in found]
 
 
@@ -160,8 +180,12 @@ async def _users(url: str, n: int, seed: int) -> list[str]:
     """A deterministic sample of users with history."""
     conn = await load.connect(url)
     try:
-        rows = await conn.fetch("SELECT user_id FROM users u WHERE EXISTS (SELECT 1 FROM events e WHERE "
-                                "e.user_id = u.user_id) ORDER BY md5(user_id || $1) LIMIT $2", str(seed), n)
+        rows = await conn.fetch(
+            "SELECT user_id FROM users u WHERE EXISTS (SELECT 1 FROM events e WHERE "
+            "e.user_id = u.user_id) ORDER BY md5(user_id || $1) LIMIT $2",
+            str(seed),
+            n,
+        )
         return [r[0] for r in rows]
     finally:
         await conn.close()
@@ -170,8 +194,9 @@ async def _users(url: str, n: int, seed: int) -> list[str]:
 async def _items(url: str, n: int, seed: int) -> list[str]:
     conn = await load.connect(url)
     try:
-        rows = await conn.fetch("SELECT content_id FROM content ORDER BY md5(content_id || $1) LIMIT $2",
-                                str(seed), n)
+        rows = await conn.fetch(
+            "SELECT content_id FROM content ORDER BY md5(content_id || $1) LIMIT $2", str(seed), n
+        )
         return [r[0] for r in rows]
     finally:
         await conn.close()
@@ -201,7 +226,8 @@ def embed_stats(n: int, size: int, batch: int = 64) -> Stats:
         embedder.encode(texts[start : start + batch])
         latencies.append(time.perf_counter() - t)
     wall = time.perf_counter() - started
-    stats = summarize(latencies, wall, size=size, operation="embed", concurrency=1, cached=False, per_request=batch)
+    stats = summarize(
+        latencies, wall, size=size, operation="embed", concurrency=1, cached=False, per_request=batch
+    )
     stats.rps = round(n / wall, 1)
     return stats
-

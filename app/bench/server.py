@@ -24,7 +24,9 @@ def free_port() -> int:
 class Server:
     """`uvicorn app.main:create_app` against `database_url`, auth off, in-process cache."""
 
-    def __init__(self, database_url: str, *, env: dict[str, str] | None = None, profile: str | None = None) -> None:
+    def __init__(
+        self, database_url: str, *, env: dict[str, str] | None = None, profile: str | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
@@ -36,8 +38,19 @@ class Server:
         self._sampler: threading.Thread | None = None
 
     def _command(self) -> list[str]:
-        uvicorn = ["-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        uvicorn = [
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if self.profile:  # py-spy records the server for the whole run into an SVG flame graph
             return ["py-spy", "record", "-o", self.profile, "-r", "200", "--", sys.executable, *uvicorn]
         return [sys.executable, *uvicorn]
@@ -45,9 +58,14 @@ class Server:
     def start(self, timeout: float = 90.0) -> None:
         """Start and wait for /ready."""
         env = {k: v for k, v in os.environ.items() if k != "RECENGINE_REDIS_URL"}
-        env |= {"RECENGINE_DATABASE_URL": self.database_url, "RECENGINE_AUTH": "disabled",
-                "RECENGINE_CACHE_MAX_ENTRIES": "200000", "RECENGINE_LOG_LEVEL": "WARNING",
-                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"} | self.extra_env
+        env |= {
+            "RECENGINE_DATABASE_URL": self.database_url,
+            "RECENGINE_AUTH": "disabled",
+            "RECENGINE_CACHE_MAX_ENTRIES": "200000",
+            "RECENGINE_LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        } | self.extra_env
         self.proc = subprocess.Popen(self._command(), env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -107,5 +125,7 @@ class Server:
         self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

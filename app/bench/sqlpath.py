@@ -76,8 +76,12 @@ class Replayer:
         self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Replayer:
-        self.pool = await asyncpg.create_pool(dsn(self.database_url), min_size=self.pool_size,
-                                              max_size=self.pool_size, server_settings={"timezone": "UTC"})
+        self.pool = await asyncpg.create_pool(
+            dsn(self.database_url),
+            min_size=self.pool_size,
+            max_size=self.pool_size,
+            server_settings={"timezone": "UTC"},
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

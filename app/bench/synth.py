@@ -17,7 +17,9 @@ DIM = 384
 EMBEDDING_MODEL = "synthetic-clustered"
 CONTENT_TYPES = np.array(["product", "video", "article", "post", "image", "audio"], dtype=object)
 CONTENT_TYPE_P = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
-EVENT_TYPES = np.array(["view", "click", "like", "bookmark", "share", "add_to_cart", "purchase", "rate"], dtype=object)
+EVENT_TYPES = np.array(
+    ["view", "click", "like", "bookmark", "share", "add_to_cart", "purchase", "rate"], dtype=object
+)
 EVENT_TYPE_P = np.array([0.6, 0.2, 0.07, 0.03, 0.02, 0.04, 0.02, 0.02])
 YEAR_SECONDS = 365 * 86_400.0
 CHUNK = 200_000
@@ -74,7 +76,8 @@ def user_id(u: np.ndarray) -> list[str]:
 def centers(spec: Spec) -> np.ndarray:
     """Unit cluster centres."""
     c = _rng(spec, 1).standard_normal((spec.clusters, DIM)).astype(np.float32)
-    return c / np.linalg.norm(c, axis=1, keepdims=True)
+    unit: np.ndarray = c / np.linalg.norm(c, axis=1, keepdims=True)
+    return unit
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def item_chunks(spec: Spec, chunk: int = CHUNK // 4) -> Iterator[ItemChunk]:
 
 def _cdf(weights: np.ndarray) -> np.ndarray:
     c = np.cumsum(weights, dtype=np.float64)
-    return c / c[-1]
+    cdf: np.ndarray = c / c[-1]
+    return cdf
 
 
 def popularity_cdf(spec: Spec) -> np.ndarray:
@@ -133,7 +137,8 @@ class EventChunk:
     @property
     def types(self) -> np.ndarray:
         """Event type names."""
-        return EVENT_TYPES[self.type_code]
+        names: np.ndarray = EVENT_TYPES[self.type_code]
+        return names
 
 
 def event_chunks(spec: Spec, chunk: int = CHUNK) -> Iterator[EventChunk]:

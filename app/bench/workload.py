@@ -20,7 +20,9 @@ RECOMMEND = """query Rec($u: ID!, $ctx: JSON) {
   }
 }"""
 LOG_ONE = "mutation One($e: EventInput!) { logEvent(input: $e) { duplicate } }"
-LOG_MANY = "mutation Many($es: [EventInput!]!) { logEvents(inputs: $es) { accepted duplicates errors { index } } }"
+LOG_MANY = (
+    "mutation Many($es: [EventInput!]!) { logEvents(inputs: $es) { accepted duplicates errors { index } } }"
+)
 _run_ids = itertools.count()
 
 
@@ -68,10 +70,26 @@ async def recommendations(base_url: str, users: list[str], size: int, plan: Plan
             async def uncached(i: int, http: httpx.AsyncClient = http, c: int = c) -> None:
                 await _post(http, RECOMMEND, {"u": users[i % len(users)], "ctx": {"bench": f"{run}-{c}-{i}"}})
 
-            out.append(await measure(cached, total=plan.cached_per_level, concurrency=c, size=size,
-                                     operation="recommendations", cached=True))
-            out.append(await measure(uncached, total=plan.uncached_per_level, concurrency=c, size=size,
-                                     operation="recommendations", cached=False))
+            out.append(
+                await measure(
+                    cached,
+                    total=plan.cached_per_level,
+                    concurrency=c,
+                    size=size,
+                    operation="recommendations",
+                    cached=True,
+                )
+            )
+            out.append(
+                await measure(
+                    uncached,
+                    total=plan.uncached_per_level,
+                    concurrency=c,
+                    size=size,
+                    operation="recommendations",
+                    cached=False,
+                )
+            )
     return out
 
 
@@ -87,29 +105,63 @@ async def sql(database_url: str, recording: Recording, size: int, plan: Plan) ->
             async def one(i: int, replayer: Replayer = replayer) -> None:
                 await replayer.run(users[i % len(users)])
 
-            out.append(await measure(one, total=plan.uncached_per_level, concurrency=c, size=size,
-                                     operation="sql", cached=False))
+            out.append(
+                await measure(
+                    one,
+                    total=plan.uncached_per_level,
+                    concurrency=c,
+                    size=size,
+                    operation="sql",
+                    cached=False,
+                )
+            )
     return out
 
 
 def _event(users: list[str], items: list[str], i: int) -> dict[str, Any]:
-    return {"eventId": str(uuid.uuid4()), "userId": users[i % len(users)], "contentId": items[(i * 7) % len(items)],
-            "eventType": "view", "timestamp": datetime.now(UTC).isoformat()}
+    return {
+        "eventId": str(uuid.uuid4()),
+        "userId": users[i % len(users)],
+        "contentId": items[(i * 7) % len(items)],
+        "eventType": "view",
+        "timestamp": datetime.now(UTC).isoformat(),
+    }
 
 
 async def ingest(base_url: str, users: list[str], items: list[str], size: int, plan: Plan) -> list[Stats]:
     """logEvent one at a time, logEvents in batches of 100 and 1,000; throughput in events per second."""
     out = []
     async with client(base_url, 1) as http:
+
         async def single(i: int) -> None:
             await _post(http, LOG_ONE, {"e": _event(users, items, i)})
 
-        out.append(await measure(single, total=plan.ingest_single, concurrency=1, size=size,
-                                 operation="ingest_single", cached=False))
+        out.append(
+            await measure(
+                single,
+                total=plan.ingest_single,
+                concurrency=1,
+                size=size,
+                operation="ingest_single",
+                cached=False,
+            )
+        )
         for batch, total in ((100, plan.batches_100), (1000, plan.batches_1000)):
-            async def many(i: int, batch: int = batch) -> None:
-                await _post(http, LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]})
 
-            out.append(await measure(many, total=total, concurrency=1, size=size,
-                                     operation=f"ingest_batch{batch}", cached=False, per_request=batch))
+            async def many(i: int, batch: int = batch) -> None:
+                await _post(
+                    http, LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]}
+                )
+
+            out.append(
+                await measure(
+                    many,
+                    total=total,
+                    concurrency=1,
+                    size=size,
+                    operation=f"ingest_batch{batch}",
+                    cached=False,
+                    per_request=batch,
+                )
+            )
     return out

@@ -258,7 +258,10 @@ def run_evaluation(
     item_vectors: dict[str, np.ndarray] | None = None,
     quick: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole protocol, write report.json, report.md and plots; return the report."""
+    """Run the whole protocol, write report.json, report.md and plots; return the report.
+
+    `item_vectors` (item id -> embedding) skips the embedder; `quick` uses one-point grids (tests).
+    """
     from app.ml.report import write_report
 
     indexed = index_data(data)

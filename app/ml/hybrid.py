@@ -5,6 +5,18 @@ own candidates with raw scores on its own scale. `blend` normalises every source
 [0, 1] with `normalize`, takes the weighted sum, adds an optional freshness boost, and
 optionally reorders with MMR for diversity. The offline evaluation calls this same function
 on candidates computed in batch, so what is measured is what is served.
+
+The sources (their batch definitions are in `app.ml.batch`; the service runs the same
+math in SQL, each excluding what the user already consumed):
+
+- collaborative: items by inner product with the user's ALS vector.
+- co_occurrence: sum over the user's items of (time-decayed event weight x link score) from
+  an item -> neighbour table written at training time (top-200 positive EASE weights per
+  item, or top-50 cosine co-occurrence); anchor = the user's item contributing most.
+- content: items by cosine to the user's time-decayed profile embedding (`profile_vector`).
+- item_neighbors: embedding neighbours of the user's 10 latest items (best anchor kept).
+- factor_neighbors: ALS item-factor (cosine) neighbours of the user's 10 latest items.
+- popular / trending: distinct users per item, all time / in the window before now.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ batch (`app.ml.batch`); `blend_top` ranks users by calling the serving blend on 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ from app.ml.hybrid import Candidate, blend
 CANDIDATES_PER_SOURCE = 200
 ALS_ITERATIONS = 15
 SEED = 42
+# Which trained model each source reads (the others need no training beyond embeddings).
+MODEL_OF = {"collaborative": "als", "factor_neighbors": "als", "co_occurrence": "links"}
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,13 @@ class SourceLists:
     """Candidates of every source for every user, plus how long they took."""
 
     lists: dict[str, list[list[Candidate]]]
-    fit_seconds: float
-    score_seconds: float
+    fit_timings: dict[str, float] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def fit_seconds(self, used: Iterable[str]) -> float:
+        """Training time of the models behind the used sources (ALS counted once)."""
+        models = {MODEL_OF[s] for s in used if s in MODEL_OF}
+        return sum(self.fit_timings.get(m, 0.0) for m in models)
 
 
 def decayed_weights(history: History, half_life_days: float | None) -> np.ndarray:
@@ -121,13 +127,16 @@ def fit_sources(
     """Fit ALS (if needed) and compute the wanted sources' candidates for `users`."""
     k = CANDIDATES_PER_SOURCE
     timings: dict[str, float] = {}
-    start = time.perf_counter()
     models = Models()
+    fits: dict[str, float] = {}
     if {"collaborative", "factor_neighbors"} & set(wanted):
+        start = time.perf_counter()
         models.factors = fit_als(history, item_ids, params)
+        fits["als"] = time.perf_counter() - start
     if "co_occurrence" in wanted:
+        start = time.perf_counter()
         models.links = item_links(history, params)
-    fit_seconds = time.perf_counter() - start
+        fits["links"] = time.perf_counter() - start
     lists: dict[str, list[list[Candidate]]] = {}
     for name in wanted:
         t0 = time.perf_counter()
@@ -136,7 +145,7 @@ def fit_sources(
         anc = result[2][users] if len(result) == 3 else None
         lists[name] = batch.to_candidates(item_ids, idx, val, anc)
         timings[name] = time.perf_counter() - t0
-    return SourceLists(lists, fit_seconds, sum(timings.values()), timings)
+    return SourceLists(lists, fits, timings)
 
 
 def item_links(history: History, params: SourceParams) -> sp.csr_matrix:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from app.ml.evaluation import Split
 
 Step = Callable[[str], None]
-WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 CONTENT_SOURCES = ("content", "item_neighbors")
 
 
@@ -213,9 +213,11 @@ def coordinate_ascent(
     best = value(weights)
     trace: list[dict[str, Any]] = [{"weights": dict(weights), "score": best}]
     for _ in range(passes):
-        for name in names[1:]:
+        for name in names:
             for candidate in WEIGHT_VALUES:
                 trial = {**weights, name: candidate}
+                if not any(trial.values()):
+                    continue
                 if (v := value(trial)) > best + 1e-9:
                     best, weights = v, trial
                     trace.append({"weights": dict(weights), "score": best})
@@ -273,9 +275,7 @@ def score_strategies(
     for name, w in weights.items():
         top, blend_s = blended(lists, w, test, ctx)
         used = [s for s in w if w[s] > 0]
-        fit_s = (
-            lists.fit_seconds if {"collaborative", "factor_neighbors", "co_occurrence"} & set(used) else 0.0
-        )
+        fit_s = lists.fit_seconds(used)
         _record(out, name, top, test, ctx, fit_s, blend_s + sum(lists.timings.get(s, 0.0) for s in used))
     return lists
 
@@ -311,7 +311,7 @@ def compare(ctx: Context, val: Split, test: Split, step: Step) -> Outcome:
         step("ablation: cosine links")
         cosine = replace(params, link_kind="cosine", link_neighbors=50)
         swapped = sources_for(test, ctx, cosine, ("co_occurrence",)).lists
-        merged = SourceLists({**lists.lists, **swapped}, lists.fit_seconds, lists.score_seconds)
+        merged = SourceLists({**lists.lists, **swapped})
         top, _ = blended(merged, weights["HYBRID"], test, ctx)
         out.ablation["cosine co-occurrence links instead of EASE links"] = evaluate(top, test, ctx)
     return out

@@ -71,9 +71,12 @@ async def copy_factors(
     from pgvector.asyncpg import register_vector
 
     driver = await _raw(session)
-    await register_vector(driver)
-    records = [(version_id, i, v) for i, v in zip(ids, vectors, strict=True)]
-    await driver.copy_records_to_table(table, records=records, columns=["model_version_id", key, "factors"])
+    await register_vector(driver)  # binary COPY needs the codec; SQLAlchemy's own binds expect text
+    try:
+        records = [(version_id, i, v) for i, v in zip(ids, vectors, strict=True)]
+        await driver.copy_records_to_table(table, records=records, columns=["model_version_id", key, "factors"])
+    finally:
+        await driver.reset_type_codec("vector", schema="public")
 
 
 async def fetch_training_events(session: AsyncSession) -> list[Any]:

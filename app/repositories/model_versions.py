@@ -64,6 +64,8 @@ class ModelVersionRepository:
                 f"USING hnsw ((factors::vector({dim})) vector_ip_ops) WHERE model_version_id = {int(version_id)}"
             )
         )
+        # fresh statistics, or the planner still thinks the new version has no rows and sorts all of them
+        await self.session.execute(text("ANALYZE item_factors"))
 
     async def write_user_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store user factors of a version."""

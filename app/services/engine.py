@@ -6,6 +6,7 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -13,11 +14,17 @@ from app.config import Settings
 from app.db import SessionFactory
 from app.metrics import ACTIVE_MODEL_VERSION
 from app.ml.embeddings import get_embedder
+from app.ml.hybrid import Candidate
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
+from app.repositories.retrieval import Filters, RetrievalRepository
 from app.services.cache import Cache
 
 MEMO_SECONDS = 2.0
+# the popular/trending aggregates scan every event in their window: share one top list per
+# (content type, window) for a few seconds and filter each user's exclusions in Python
+ENGAGEMENT_MEMO_SECONDS = 10.0
+ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
 
 
@@ -51,6 +58,7 @@ class Engine:
         self._checked_at = 0.0
         self._weights: dict[str, float] = {}
         self._weights_at = 0.0
+        self._engagement: dict[tuple[str | None, int | None], tuple[float, list[Candidate]]] = {}
         self._lock = asyncio.Lock()
 
     async def embed(self, texts: list[str]) -> np.ndarray:
@@ -90,8 +98,25 @@ class Engine:
         ACTIVE_MODEL_VERSION.set(self._active_id or 0)
 
     def forget_model(self) -> None:
-        """Re-read the active version on next use (after an activation in this process)."""
+        """Re-read the active version (and the popularity lists) on next use."""
         self._checked_at = 0.0
+        self._engagement.clear()
+
+    async def engagement(
+        self, repo: RetrievalRepository, *, f: Filters, k: int, window_hours: int | None
+    ) -> list[Candidate]:
+        """Popular (no window) or trending items for `f`, from a list shared for a few seconds."""
+        key = (f.content_type, window_hours)
+        since = datetime.now(UTC) - timedelta(hours=window_hours) if window_hours else None
+        hit = self._engagement.get(key)
+        if hit is None or time.monotonic() - hit[0] >= ENGAGEMENT_MEMO_SECONDS:
+            top = await repo.popular(f=Filters(f.content_type), k=ENGAGEMENT_DEPTH, since=since)
+            hit = self._engagement[key] = (time.monotonic(), top)
+        excluded = set(f.exclude)
+        found = [c for c in hit[1] if c.item_id not in excluded][:k]
+        if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
+            return await repo.popular(f=f, k=k, since=since)
+        return found
 
     async def event_weights(self) -> dict[str, float]:
         """Event type weights, re-read every couple of seconds."""

@@ -165,7 +165,8 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
             sources = await _sources(engine, session, request, model, state, filters)
         else:
             sources = await _non_personal(engine, repo, request, filters)
-        ranked = hybrid.blend(sources, request.count, weights=_weights(request, fallback))
+        positives = len({cid for cid, *_ in state.history})
+        ranked = hybrid.blend(sources, request.count, weights=_weights(request, fallback, positives))
         ranked = await _fill(repo, ranked, request.count, filters)
         items = await _explain(engine, repo, ranked, fallback)
     return RecResult(
@@ -192,26 +193,44 @@ def _fallback_kind(state: _UserState) -> ReasonKind | None:
 
 
 NON_PERSONAL_WEIGHTS = {"popular": 0.5, "trending": 0.5}
+SHORT_HISTORY = 20
+CONTENT_BOOST = 0.4
 
 
-def _weights(request: RecRequest, fallback: ReasonKind | None) -> dict[str, float]:
+def _weights(request: RecRequest, fallback: ReasonKind | None, positives: int) -> dict[str, float]:
     """HYBRID blends with the tuned weights; a single-family strategy keeps their ratios."""
     if fallback is not None:
         return NON_PERSONAL_WEIGHTS
     if request.strategy is Strategy.HYBRID:
-        return dict(hybrid.DEFAULT_WEIGHTS)
+        return history_weights(hybrid.DEFAULT_WEIGHTS, positives)
     tuned = hybrid.DEFAULT_WEIGHTS
     return {n: tuned[n] if tuned.get(n, 0.0) > 0 else 1.0 for n in STRATEGY_SOURCES[request.strategy.value]}
+
+
+def history_weights(weights: dict[str, float], positives: int) -> dict[str, float]:
+    """Trust the collaborative sources in proportion to history length; content carries short histories.
+
+    An ALS vector folded in from a handful of events mostly points at the popular mainstream,
+    while the content profile already says what those few events have in common.
+    """
+    trust = min(1.0, positives / SHORT_HISTORY)
+    out = dict(weights)
+    for name in ("collaborative", "factor_neighbors", "co_occurrence"):
+        out[name] = weights.get(name, 0.0) * trust
+    for name in ("content", "item_neighbors"):
+        out[name] = weights.get(name, 0.0) + (1.0 - trust) * CONTENT_BOOST
+    return out
 
 
 async def _non_personal(
     engine: Engine, repo: RetrievalRepository, request: RecRequest, filters: Filters
 ) -> dict[str, list[Candidate]]:
     k = request.count * 2
-    sources: dict[str, list[Candidate]] = {"popular": await repo.popular(f=filters, k=k)}
+    popular = await engine.engagement(repo, f=filters, k=k, window_hours=None)
+    sources: dict[str, list[Candidate]] = {"popular": popular}
     if request.strategy in (Strategy.TRENDING, Strategy.HYBRID):
-        sources["trending"] = await repo.trending(
-            f=filters, k=k, window_hours=engine.settings.trending_window_hours, now=datetime.now(UTC)
+        sources["trending"] = await engine.engagement(
+            repo, f=filters, k=k, window_hours=engine.settings.trending_window_hours
         )
     return sources
 
@@ -248,8 +267,8 @@ async def _sources(
         sources["item_neighbors"] = await repo.embedding_neighbors(anchors, f=filters, k=request.count * 2)
     sources.update(await _non_personal(engine, repo, request, filters) if "popular" in wanted else {})
     if "trending" in wanted and "trending" not in sources:
-        sources["trending"] = await repo.trending(
-            f=filters, k=k, window_hours=engine.settings.trending_window_hours, now=datetime.now(UTC)
+        sources["trending"] = await engine.engagement(
+            repo, f=filters, k=k, window_hours=engine.settings.trending_window_hours
         )
     return sources
 

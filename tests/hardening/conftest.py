@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from app.config import Settings
+from app.context import AppState
+from app.main import create_app
+from app.security.ratelimit import RateLimiter
 from tests.conftest import make_settings
 from tests.hardening.servers import thread_server
 
@@ -23,3 +30,35 @@ def post(url: str, query: str, variables: dict[str, Any] | None = None, **header
     """POST one GraphQL operation synchronously."""
     return httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers,
                       timeout=30)
+
+
+@pytest.fixture
+def app_client(state: AppState) -> Callable[..., Any]:
+    """An in-process client for an app built with setting overrides over the shared state."""
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = Settings(**(state.settings.model_dump() | overrides))
+        limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
+        app_state = dataclasses.replace(state, settings=settings, limiter=limiter)
+        app = create_app(settings, state=app_state)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            yield http
+        if limiter is not None:
+            await limiter.close()
+
+    return make
+
+
+async def apost(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+                key: str | None = None, **headers: str) -> httpx.Response:
+    """POST one GraphQL operation through an async client."""
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    return await http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+
+
+async def count_rows(state: AppState, table: str) -> int:
+    """Rows in `table` of the test database."""
+    async with state.engine.connect() as conn:
+        return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
