@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, ge=0, description="Extra connections the pool may open under load.")
     max_batch_size: int = Field(1000, ge=1, description="Largest list accepted by batch mutations.")
     max_page_size: int = Field(100, ge=1, description="Largest `first` or `count` on any list.")
-    embedding_model: str = Field("all-MiniLM-L6-v2", description="Sentence-transformers model used for embeddings.")
     embedding_batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
     als_factors: int = Field(64, ge=2, description="Latent factors of the ALS model.")
     als_iterations: int = Field(15, ge=1, description="ALS training iterations.")

@@ -36,7 +36,12 @@ def sync_url(url: str) -> str:
 
 def server_settings(settings: Settings) -> dict[str, str]:
     """Per-connection PostgreSQL settings, including the statement timeout of the request budget."""
-    values = {"timezone": "UTC", "application_name": "recengine"}
+    values = {
+        "timezone": "UTC",
+        "application_name": "recengine",
+        "hnsw.ef_search": str(settings.hnsw_ef_search),
+        "hnsw.iterative_scan": "relaxed_order",  # filters inside a vector query do not starve the result
+    }
     if settings.db_statement_timeout_seconds > 0:
         values["statement_timeout"] = str(int(settings.db_statement_timeout_seconds * 1000))
     return values

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 
 from sqlalchemy import exc as sa_exc
 
-from app.errors import AppError, ServiceUnavailable, Timeout
+from app.errors import AppError, InvalidInput, ServiceUnavailable, Timeout
 
 QUERY_CANCELED = "57014"  # statement_timeout or a cancel request
 UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"}
 UNAVAILABLE_MESSAGE = "the database is unavailable; retry shortly"
 TIMEOUT_MESSAGE = "the request ran past its time budget"
+UNSTORABLE_TEXT = {"22021", "22P05"}  # NUL bytes and other text PostgreSQL cannot store
+UNSTORABLE_MESSAGE = "text may not contain NUL (\\u0000) characters"
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -37,6 +39,8 @@ def _classify_one(error: BaseException) -> AppError | None:
     state = _sqlstate(error)
     if state == QUERY_CANCELED:
         return Timeout(TIMEOUT_MESSAGE)
+    if state in UNSTORABLE_TEXT:
+        return InvalidInput(UNSTORABLE_MESSAGE)
     if state in UNAVAILABLE_STATES:
         return ServiceUnavailable(UNAVAILABLE_MESSAGE)
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
