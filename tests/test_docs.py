@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import typer
+
 from app.cli import app
 from app.config import Settings
 
@@ -22,7 +24,8 @@ def test_every_setting_has_a_description() -> None:
 
 
 def test_every_cli_command_is_in_the_readme() -> None:
-    names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    names = list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert len(names) >= 9
     missing = [n for n in names if f"recengine {n}" not in README]
     assert missing == []
 
