@@ -60,9 +60,14 @@ def serve(
     settings = get_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
-        "app.main:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-        workers=workers or settings.workers, timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        log_config=None, access_log=False,
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        log_config=None,
+        access_log=False,
     )
 
 

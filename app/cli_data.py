@@ -17,8 +17,9 @@ SHARED_MOVIELENS = Path(__file__).resolve().parent.parent.parent / "shared" / "d
 
 def progress_bar() -> Progress:
     """The progress bar used by long jobs."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
 
 
 def _count_lines(path: Path) -> int:
@@ -44,8 +45,12 @@ def import_content(
     async def main(state: Any) -> Any:
         with progress_bar() as bar:
             task = bar.add_task("content", total=_count_lines(file))
-            return await import_content_file(state.sessions, file, embed=state.recommender.embed if embed else None,
-                                             progress=lambda n: bar.advance(task, n))
+            return await import_content_file(
+                state.sessions,
+                file,
+                embed=state.recommender.embed if embed else None,
+                progress=lambda n: bar.advance(task, n),
+            )
 
     report = run(main)
     _report_skipped(report.skipped)
@@ -101,8 +106,10 @@ def import_movielens(
             return await do_import(state.sessions, data, progress=lambda n: bar.advance(task, n))
 
     report = run(main)
-    console.print(f"{report.content} movies, {report.users} new users, {report.events} new events "
-                  f"in {time.perf_counter() - started:.1f}s")
+    console.print(
+        f"{report.content} movies, {report.users} new users, {report.events} new events "
+        f"in {time.perf_counter() - started:.1f}s"
+    )
 
 
 @app.command()
@@ -124,8 +131,15 @@ def train(
                 tasks.setdefault(name, bar.add_task(name, total=total))
                 bar.update(tasks[name], completed=done, total=total)
 
-            report = await do_train(state.sessions, state.settings, force=force, seed=seed, factors=factors,
-                                    iterations=iterations, step=step)
+            report = await do_train(
+                state.sessions,
+                state.settings,
+                force=force,
+                seed=seed,
+                factors=factors,
+                iterations=iterations,
+                step=step,
+            )
         if report.activated:
             await state.cache.incr(GLOBAL_GENERATION)
         return report
@@ -165,7 +179,9 @@ def evaluate(
     report = run_evaluation(data, output, ks=ks, dataset=name, cache_dir=get_settings().data_dir / "cache")
     results = report["results"]
     for model, metrics in results.items():
-        console.print(f"{model:14s} ndcg@10={metrics.get('ndcg@10', 0):.4f} recall@10={metrics.get('recall@10', 0):.4f}")
+        console.print(
+            f"{model:14s} ndcg@10={metrics.get('ndcg@10', 0):.4f} recall@10={metrics.get('recall@10', 0):.4f}"
+        )
     console.print(f"wrote {output}/report.json, report.md and plots")
 
 

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         30.0, ge=0, description="PostgreSQL statement_timeout of every connection (0 turns it off)."
     )
     db_connect_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of opening a database connection.")
+    db_pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest wait for a free pooled connection before SERVICE_UNAVAILABLE."
+    )
     rate_limit_enabled: bool = Field(True, description="Per-API-key rate limiting (token buckets).")
     rate_limit_queries_per_second: float = Field(
         500.0, gt=0, description="Refill rate of each key's query budget (root fields per second)."

@@ -39,6 +39,7 @@ class AppState:
     cache: Cache
     recommender: Engine
     database_url: str = ""
+    background: set[asyncio.Future[None]] = field(default_factory=set)
     limiter: RateLimiter | None = None
 
 

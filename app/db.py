@@ -54,7 +54,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
-        pool_timeout=5,
+        pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={"server_settings": server_settings(settings), "timeout": settings.db_connect_timeout_seconds},
     )
     pool = engine.sync_engine.pool

@@ -60,7 +60,9 @@ async def _counts(state: Any) -> dict[str, int]:
 
     async with state.sessions() as session:
         content = (await session.execute(text("SELECT count(*) FROM content"))).scalar_one()
-        active = (await session.execute(text("SELECT count(*) FROM model_versions WHERE status = 'active'"))).scalar_one()
+        active = (
+            await session.execute(text("SELECT count(*) FROM model_versions WHERE status = 'active'"))
+        ).scalar_one()
     return {"content": int(content), "active": int(active)}
 
 

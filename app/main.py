@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -80,6 +81,8 @@ class RequestIdMiddleware:
 async def build_state(settings: Settings) -> AppState:
     """Connect to the database (starting the embedded one if needed) and the cache."""
     url = resolve_database_url(settings)
+    if settings.database_url is None:  # the embedded database migrates itself; production runs `migrate`
+        await asyncio.to_thread(migrate.upgrade, url)
     engine = create_engine(url, settings)
     sessions = session_factory(engine)
     cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
@@ -90,6 +93,8 @@ async def build_state(settings: Settings) -> AppState:
 
 async def close_state(state: AppState) -> None:
     """Release connections and threads."""
+    for task in list(state.background):
+        task.cancel()
     state.recommender.close()
     await state.cache.close()
     if state.limiter is not None:
@@ -109,6 +114,17 @@ async def prepare(state: AppState) -> None:
             await auth.ensure_key(session, name="bootstrap-admin", secret=state.settings.admin_api_key.get_secret_value())
     if state.settings.auth is AuthMode.DISABLED:
         logger.warning("authentication is DISABLED (RECENGINE_AUTH=disabled): for local work only")
+    task = asyncio.ensure_future(_warm_up(state))
+    state.background.add(task)
+    task.add_done_callback(state.background.discard)
+
+
+async def _warm_up(state: AppState) -> None:
+    """Load the embedding model now rather than in the first request that needs it."""
+    try:
+        await state.recommender.embed(["warm up"])
+    except Exception:  # a broken model shows up in the requests that need it, with its own error
+        logger.exception("embedding model warm-up failed")
 
 
 async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:

@@ -15,11 +15,11 @@ from sqlalchemy import text
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from app import embedded, migrate  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.context import AppState  # noqa: E402
-from app.main import build_state, close_state, create_app  # noqa: E402
-from app.services import auth  # noqa: E402
+from app import embedded, migrate
+from app.config import Settings
+from app.context import AppState
+from app.main import build_state, close_state, create_app
+from app.services import auth
 
 TABLES = "api_keys, item_factors, user_factors, model_versions, event_keys, events, content, users"
 SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
@@ -58,8 +58,12 @@ def database_url(pg_uri: str) -> str:
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Test settings: the test database, auth on, in-process cache."""
-    values: dict[str, Any] = {"database_url": database_url, "redis_url": None, "auth": "enabled",
-                              "data_dir": Path(tempfile.gettempdir()) / "recengine-test-data"}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": None,
+        "auth": "enabled",
+        "data_dir": Path(tempfile.gettempdir()) / "recengine-test-data",
+    }
     return Settings(**(values | overrides))
 
 

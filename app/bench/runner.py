@@ -85,6 +85,8 @@ def run(options: Options, say: Say = print) -> Outcome:
     outcome = Outcome(machine=machine(settings))
     for size in options.sizes:
         _one_size(options, settings, base, size, outcome, say)
+        outcome.ratios = report.ratios(outcome.results)
+        report.write(outcome, options.output)  # partial report after each size
     if options.embed_texts:
         say("embedding throughput (real model)")
         outcome.results.append(embed_stats(options.embed_texts, options.sizes[0]).row())
@@ -142,7 +144,8 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
 
 
 async def _train(url: str, settings: Settings, spec: synth.Spec, *, store: bool) -> model.TrainTiming:
-    engine = create_engine(url, settings)
+    # index builds on large catalogs outlast the API's statement timeout
+    engine = create_engine(url, settings.model_copy(update={"db_statement_timeout_seconds": 0}))
     try:
         sessions = session_factory(engine)
         if not store and await _has_active(url):

@@ -15,7 +15,7 @@ import asyncpg
 from sqlalchemy import event
 
 from app.bench.load import dsn
-from app.config import Settings
+from app.config import Settings, get_settings
 from app.main import build_state, close_state
 from app.services import recommendations
 
@@ -76,11 +76,11 @@ class Replayer:
         self.pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Replayer:
+        settings = get_settings()  # the same pgvector session settings as the API's engine (app/db.py)
+        server = {"timezone": "UTC", "hnsw.ef_search": str(settings.hnsw_ef_search),
+                  "hnsw.iterative_scan": "relaxed_order"}
         self.pool = await asyncpg.create_pool(
-            dsn(self.database_url),
-            min_size=self.pool_size,
-            max_size=self.pool_size,
-            server_settings={"timezone": "UTC"},
+            dsn(self.database_url), min_size=self.pool_size, max_size=self.pool_size, server_settings=server
         )
         return self
 

@@ -72,8 +72,14 @@ def _rank_user(
 ) -> tuple[np.ndarray, np.ndarray]:
     seen = items[train_rows]
     relevant = np.setdiff1d(items[test_rows], seen)
-    vector = fold_in_vector(model.item_factors, yty, seen, weights[train_rows].astype(np.float64),
-                            alpha=model.alpha, regularization=model.regularization)
+    vector = fold_in_vector(
+        model.item_factors,
+        yty,
+        seen,
+        weights[train_rows].astype(np.float64),
+        alpha=model.alpha,
+        regularization=model.regularization,
+    )
     scores = model.item_factors @ vector
     scores[seen] = -np.inf
     return np.argsort(-scores, kind="stable")[:k], relevant

@@ -85,18 +85,32 @@ def event_weights(types: np.ndarray, values: np.ndarray, weights: dict[str, floa
     return out.astype(np.float32)
 
 
-def fit(events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None,
-        iterations: int | None = None) -> tuple[ALSModel, dict[str, Any]]:
+def fit(
+    events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None, iterations: int | None = None
+) -> tuple[ALSModel, dict[str, Any]]:
     """Fit ALS on the weighted, time-decayed interactions."""
     started = time.perf_counter()
-    inter = build_interactions(events.user_ids, events.item_ids, events.weights, events.timestamps,
-                               half_life_days=settings.decay_half_life_days)
-    model = ALSModel(factors=factors or settings.als_factors, regularization=settings.als_regularization,
-                     alpha=settings.als_alpha, iterations=iterations or settings.als_iterations, random_state=seed)
+    inter = build_interactions(
+        events.user_ids,
+        events.item_ids,
+        events.weights,
+        events.timestamps,
+        half_life_days=settings.decay_half_life_days,
+    )
+    model = ALSModel(
+        factors=factors or settings.als_factors,
+        regularization=settings.als_regularization,
+        alpha=settings.als_alpha,
+        iterations=iterations or settings.als_iterations,
+        random_state=seed,
+    )
     model.fit(inter)
     stats = {
-        "events": int(events.user_ids.size), "users": len(inter.user_ids), "items": len(inter.item_ids),
-        "interactions": int(inter.matrix.nnz), "fit_seconds": round(time.perf_counter() - started, 3),
+        "events": int(events.user_ids.size),
+        "users": len(inter.user_ids),
+        "items": len(inter.item_ids),
+        "interactions": int(inter.matrix.nnz),
+        "fit_seconds": round(time.perf_counter() - started, 3),
     }
     return model, stats
 
@@ -124,8 +138,14 @@ def gate(candidate: FactorModel, incumbent: FactorModel | None, events: EventArr
 
 
 async def train(
-    sessions: SessionFactory, settings: Settings, *, force: bool = False, seed: int | None = None,
-    factors: int | None = None, iterations: int | None = None, step: Step | None = None,
+    sessions: SessionFactory,
+    settings: Settings,
+    *,
+    force: bool = False,
+    seed: int | None = None,
+    factors: int | None = None,
+    iterations: int | None = None,
+    step: Step | None = None,
 ) -> TrainReport:
     """The whole job: embed, fit, store, gate, activate."""
     report = TrainReport(embedded=await embed_missing(sessions, settings, step=step))
@@ -136,8 +156,12 @@ async def train(
     if step:
         step("fit", 0, 1)
     model, report.stats = await asyncio.to_thread(
-        fit, events, settings, seed=settings.training_seed if seed is None else seed,
-        factors=factors, iterations=iterations,
+        fit,
+        events,
+        settings,
+        seed=settings.training_seed if seed is None else seed,
+        factors=factors,
+        iterations=iterations,
     )
     candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
     incumbent = await active_model(sessions)
@@ -164,7 +188,9 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
 async def _store(sessions: SessionFactory, model: ALSModel, report: TrainReport) -> int:
     async with sessions() as session:
         repo = ModelVersionRepository(session)
-        version = await repo.add(kind="als", params=dict(model.params), stats=report.stats | {"embedded": report.embedded})
+        version = await repo.add(
+            kind="als", params=dict(model.params), stats=report.stats | {"embedded": report.embedded}
+        )
         await repo.set_metrics(version.id, report.metrics)
         await repo.write_item_factors(version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)

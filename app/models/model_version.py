@@ -32,9 +32,7 @@ class UserFactor(Base):
 
     __tablename__ = "user_factors"
 
-    model_version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(Text, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True)
     factors: Mapped[Any] = mapped_column(Vector())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -45,9 +43,7 @@ class ItemFactor(Base):
 
     __tablename__ = "item_factors"
 
-    model_version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
-    )
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     content_id: Mapped[str] = mapped_column(
         Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True
     )

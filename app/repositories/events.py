@@ -35,14 +35,14 @@ class EventRepository:
 
     async def get_by_ids(self, event_ids: Sequence[uuid.UUID]) -> list[Event]:
         """Stored events with these ids (any partition)."""
-        stmt = select(Event).join(
-            EventKey, and_(EventKey.event_id == Event.event_id, EventKey.timestamp == Event.timestamp)
-        ).where(EventKey.event_id.in_(event_ids))
+        stmt = (
+            select(Event)
+            .join(EventKey, and_(EventKey.event_id == Event.event_id, EventKey.timestamp == Event.timestamp))
+            .where(EventKey.event_id.in_(event_ids))
+        )
         return list(await self.session.scalars(stmt))
 
-    async def list_for_user(
-        self, user_id: str, *, first: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> list[Event]:
+    async def list_for_user(self, user_id: str, *, first: int, after: tuple[datetime, uuid.UUID] | None) -> list[Event]:
         """Up to `first` + 1 of the user's events, newest first, after the cursor."""
         stmt = (
             select(Event)
@@ -52,9 +52,7 @@ class EventRepository:
         )
         if after is not None:
             ts, event_id = after
-            stmt = stmt.where(
-                or_(Event.timestamp < ts, and_(Event.timestamp == ts, Event.event_id < event_id))
-            )
+            stmt = stmt.where(or_(Event.timestamp < ts, and_(Event.timestamp == ts, Event.event_id < event_id)))
         return list(await self.session.scalars(stmt))
 
     async def list_latest_for_users(self, user_ids: Sequence[str], *, first: int) -> list[Event]:
@@ -91,13 +89,10 @@ class EventRepository:
 
     async def partition_of(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         """Which partition table holds each event (for operators and tests)."""
-        stmt = select(Event.event_id, literal_column("tableoid::regclass::text")).where(
-            Event.event_id.in_(event_ids)
-        )
+        stmt = select(Event.event_id, literal_column("tableoid::regclass::text")).where(Event.event_id.in_(event_ids))
         return {row[0]: str(row[1]) for row in await self.session.execute(stmt)}
 
 
 def event_cursor_key(event: Event) -> tuple[datetime, uuid.UUID]:
     """The keyset sort key of an event."""
     return (event.timestamp, event.event_id)
-

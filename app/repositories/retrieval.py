@@ -145,4 +145,3 @@ class RetrievalRepository:
             Content.content_id.in_(content_ids)
         )
         return {r[0]: (r[1], r[2]) for r in await self.session.execute(stmt)}
-

@@ -36,7 +36,9 @@ async def contents(
     """A page of items in id order."""
     filters = ContentFilter(
         content_type=content_type.value if content_type else None,
-        status=status.value if status else None, category=category, tag=tag,
+        status=status.value if status else None,
+        category=category,
+        tag=tag,
     )
     cursor = decode_cursor(after, 1)[0] if after is not None else None
     async with info.context.session() as session:
@@ -57,8 +59,13 @@ async def search_content(
     ctx = info.context
     async with ctx.session() as session:
         hits = await service.search(
-            session, query=query, count=count, content_type=content_type.value if content_type else None,
-            mode=mode.value, embed=ctx.state.recommender.embed, max_count=ctx.settings.max_page_size,
+            session,
+            query=query,
+            count=count,
+            content_type=content_type.value if content_type else None,
+            mode=mode.value,
+            embed=ctx.state.recommender.embed,
+            max_count=ctx.settings.max_page_size,
         )
     return [SearchHit(content=Content.from_model(row), score=score) for row, score in hits]
 
@@ -81,7 +88,9 @@ async def upsert_contents(
     ctx = info.context
     async with ctx.session() as session:
         outcome = await service.upsert_contents(
-            session, inputs=[i.to_dict() for i in inputs], embed=ctx.state.recommender.embed,
+            session,
+            inputs=[i.to_dict() for i in inputs],
+            embed=ctx.state.recommender.embed,
             max_batch=ctx.settings.max_batch_size,
         )
     return BatchResult.from_outcome(outcome)

@@ -26,9 +26,12 @@ async def recommend(
 ) -> RecommendationResult:
     """Shared by the root query and `User.recommendations`."""
     request = service.RecRequest(
-        user_id=user_id, count=count, content_type=content_type.value if content_type else None,
+        user_id=user_id,
+        count=count,
+        content_type=content_type.value if content_type else None,
         strategy=service.Strategy((strategy or Strategy.HYBRID).value),
-        exclude_ids=tuple(str(i) for i in exclude_ids or ()), context=context,
+        exclude_ids=tuple(str(i) for i in exclude_ids or ()),
+        context=context,
     )
     result = await service.recommend(info.context.state.recommender, request, request_id=info.context.request_id)
     return RecommendationResult.from_domain(result)
@@ -44,8 +47,15 @@ async def recommendations(
     context: Annotated[JSON | None, strawberry.argument(description="Request context (page, device…).")] = None,
 ) -> RecommendationResult:
     """Personalized, explained recommendations for a user."""
-    return await recommend(info, user_id=str(user_id), count=count, content_type=content_type,
-                           strategy=strategy, exclude_ids=exclude_ids, context=context)
+    return await recommend(
+        info,
+        user_id=str(user_id),
+        count=count,
+        content_type=content_type,
+        strategy=strategy,
+        exclude_ids=exclude_ids,
+        context=context,
+    )
 
 
 async def similar(info: Info[Context, None], *, content_id: str, count: int) -> list[RecommendedItem]:
@@ -71,7 +81,9 @@ async def trending(
 ) -> list[RecommendedItem]:
     """Most engaged-with items in the recent window."""
     items = await service.trending(
-        info.context.state.recommender, count=count,
-        content_type=content_type.value if content_type else None, window_hours=window_hours,
+        info.context.state.recommender,
+        count=count,
+        content_type=content_type.value if content_type else None,
+        window_hours=window_hours,
     )
     return [RecommendedItem.from_domain(i) for i in items]

@@ -12,13 +12,17 @@ from app.schema.users import DeletionReceipt, PrivacyInput, User, UserInput
 from app.services import users as service
 
 
-async def user(info: Info[Context, None], id: Annotated[strawberry.ID, strawberry.argument(description="User id.")]) -> User | None:
+async def user(
+    info: Info[Context, None], id: Annotated[strawberry.ID, strawberry.argument(description="User id.")]
+) -> User | None:
     """One user, or null."""
     row = await info.context.loaders.user_by_id.load(str(id))
     return User.from_model(row) if row else None
 
 
-async def upsert_user(info: Info[Context, None], input: Annotated[UserInput, strawberry.argument(description="The user.")]) -> User:
+async def upsert_user(
+    info: Info[Context, None], input: Annotated[UserInput, strawberry.argument(description="The user.")]
+) -> User:
     """Create or update a user; omitted fields keep their value."""
     async with info.context.session() as session:
         row = await service.upsert_user(session, data=input.to_dict())
@@ -33,8 +37,11 @@ async def update_privacy_settings(
     """Change privacy choices; the user's cached results are invalidated."""
     async with info.context.session() as session:
         row = await service.update_privacy(
-            session, info.context.cache, user_id=str(user_id),
-            data_sharing=input.data_sharing, personalization=input.personalization,
+            session,
+            info.context.cache,
+            user_id=str(user_id),
+            data_sharing=input.data_sharing,
+            personalization=input.personalization,
         )
     return User.from_model(row)
 
@@ -46,6 +53,10 @@ async def delete_user(
     async with info.context.session() as session:
         receipt = await service.delete_user(session, info.context.cache, user_id=str(id))
     return DeletionReceipt(
-        user_id=strawberry.ID(receipt.user_id), events=receipt.events, event_keys=receipt.event_keys,
-        factors=receipt.factors, profiles=receipt.profiles, cache_invalidated=receipt.cache_entries_invalidated,
+        user_id=strawberry.ID(receipt.user_id),
+        events=receipt.events,
+        event_keys=receipt.event_keys,
+        factors=receipt.factors,
+        profiles=receipt.profiles,
+        cache_invalidated=receipt.cache_entries_invalidated,
     )

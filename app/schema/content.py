@@ -99,7 +99,12 @@ class ContentInput:
     def to_dict(self) -> dict[str, object]:
         """Plain values for the service layer."""
         return {
-            "id": str(self.id), "title": self.title, "description": self.description,
-            "content_type": self.content_type.value, "status": self.status.value, "category": self.category,
-            "tags": self.tags or [], "metadata": self.metadata if self.metadata is not None else {},
+            "id": str(self.id),
+            "title": self.title,
+            "description": self.description,
+            "content_type": self.content_type.value,
+            "status": self.status.value,
+            "category": self.category,
+            "tags": self.tags or [],
+            "metadata": self.metadata if self.metadata is not None else {},
         }

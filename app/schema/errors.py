@@ -21,7 +21,10 @@ def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """The error as the client sees it."""
     original = error.original_error
     if original is not None and not isinstance(original, AppError):
-        original = classify(original) or original  # database outages and timeouts get their own codes
+        mapped = classify(original)  # database outages, timeouts and unstorable text get their own codes
+        if mapped is not None:
+            error = GraphQLError(mapped.message, nodes=error.nodes, path=error.path, original_error=mapped)
+        original = mapped or (None if error.path is None else original)  # no path: a variable coercion error
     if isinstance(original, AppError):
         code, extensions = original.code, original.extensions()
     elif original is None:

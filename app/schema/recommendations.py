@@ -83,8 +83,11 @@ class RecommendedItem:
     def from_domain(cls, item: rec.RecItem) -> RecommendedItem:
         """Build from a service item."""
         return cls(
-            content_id=strawberry.ID(item.content_id), score=item.score, rank=item.rank,
-            explanation=item.explanation, reasons=[Reason.from_domain(r) for r in item.reasons],
+            content_id=strawberry.ID(item.content_id),
+            score=item.score,
+            rank=item.rank,
+            explanation=item.explanation,
+            reasons=[Reason.from_domain(r) for r in item.reasons],
         )
 
 
@@ -103,9 +106,13 @@ class RecommendationResult:
     def from_domain(cls, result: rec.RecResult) -> RecommendationResult:
         """Build from a service result."""
         return cls(
-            user_id=strawberry.ID(result.user_id), items=[RecommendedItem.from_domain(i) for i in result.items],
-            request_id=result.request_id, model_version=result.model_version,
-            response_time_ms=result.response_time_ms, timestamp=result.timestamp, cached=result.cached,
+            user_id=strawberry.ID(result.user_id),
+            items=[RecommendedItem.from_domain(i) for i in result.items],
+            request_id=result.request_id,
+            model_version=result.model_version,
+            response_time_ms=result.response_time_ms,
+            timestamp=result.timestamp,
+            cached=result.cached,
             strategy=Strategy(result.strategy.value),
         )
 
@@ -123,5 +130,12 @@ class ModelVersion:
     @classmethod
     def from_model(cls, row: ModelVersionModel) -> ModelVersion:
         """Build from an ORM row."""
-        return cls(id=row.id, kind=row.kind, params=row.params, training_stats=row.training_stats,
-                   metrics=row.metrics, trained_at=row.trained_at, status=row.status)
+        return cls(
+            id=row.id,
+            kind=row.kind,
+            params=row.params,
+            training_stats=row.training_stats,
+            metrics=row.metrics,
+            trained_at=row.trained_at,
+            status=row.status,
+        )

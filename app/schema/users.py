@@ -76,8 +76,15 @@ class User:
     ) -> Annotated[RecommendationResult, strawberry.lazy("app.schema.recommendations")]:
         from app.resolvers.recommendations import recommend
 
-        return await recommend(info, user_id=str(self.id), count=count, content_type=content_type,
-                               strategy=strategy, exclude_ids=None, context=None)
+        return await recommend(
+            info,
+            user_id=str(self.id),
+            count=count,
+            content_type=content_type,
+            strategy=strategy,
+            exclude_ids=None,
+            context=None,
+        )
 
     @classmethod
     def from_model(cls, row: UserModel) -> User:
@@ -125,8 +132,11 @@ class UserInput:
     def to_dict(self) -> dict[str, object]:
         """Plain values for the service layer."""
         data: dict[str, object] = {
-            "id": str(self.id), "email": self.email, "demographics": self.demographics,
-            "preferences": self.preferences, "segments": self.segments,
+            "id": str(self.id),
+            "email": self.email,
+            "demographics": self.demographics,
+            "preferences": self.preferences,
+            "segments": self.segments,
             "status": self.status.value if self.status else None,
         }
         if self.privacy_settings is not None:

@@ -103,8 +103,9 @@ async def _store(session: AsyncSession, writes: list[ContentWrite], embed: Embed
             row["published_at"] = func.now()
     await repo.upsert_many(rows)
     if embed is not None:
-        await embed_items(session, items=[(w.id, content_text(w.title, w.description, w.tags)) for w in writes],
-                          embed=embed)
+        await embed_items(
+            session, items=[(w.id, content_text(w.title, w.description, w.tags)) for w in writes], embed=embed
+        )
 
 
 async def embed_items(session: AsyncSession, *, items: list[tuple[str, str]], embed: EmbedFn) -> int:
@@ -119,8 +120,9 @@ async def embed_items(session: AsyncSession, *, items: list[tuple[str, str]], em
     return len(stale)
 
 
-async def set_status(session: AsyncSession, cache_bump: Callable[[], Awaitable[None]] | None, *,
-                     content_id: str, status: str) -> Content:
+async def set_status(
+    session: AsyncSession, cache_bump: Callable[[], Awaitable[None]] | None, *, content_id: str, status: str
+) -> Content:
     """Change an item's status."""
     await get_content(session, content_id=content_id)
     await ContentRepository(session).set_status(content_id, status)

@@ -30,8 +30,14 @@ SOURCE_KINDS = {
     RECENCY: ReasonKind.RECENCY,
 }
 
-VERBS = {"video": "watched", "article": "read", "post": "read", "audio": "listened to", "image": "viewed",
-         "product": "looked at"}
+VERBS = {
+    "video": "watched",
+    "article": "read",
+    "post": "read",
+    "audio": "listened to",
+    "image": "viewed",
+    "product": "looked at",
+}
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,9 @@ def movielens_event_id(user_id: str, movie_id: str, timestamp: int) -> uuid.UUID
     return uuid.uuid5(ML_NAMESPACE, f"ml:{user_id}:{movie_id}:{timestamp}")
 
 
-async def import_movielens(sessions: SessionFactory, data: MovieLens, *, progress: Progress | None = None) -> ImportReport:
+async def import_movielens(
+    sessions: SessionFactory, data: MovieLens, *, progress: Progress | None = None
+) -> ImportReport:
     """Load movies as content, users, and ratings as `rate` events (idempotent)."""
     report = ImportReport()
     rows = [_content_row(movie_content(m)) for m in data.movies]
@@ -73,8 +75,9 @@ def _content_row(data: dict[str, Any]) -> dict[str, Any]:
 
 def _rating_records(data: MovieLens, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
     r = data.ratings
-    for user, item, value, ts in zip(r.user_ids[start:stop], r.item_ids[start:stop], r.values[start:stop],
-                                     r.timestamps[start:stop], strict=True):
+    for user, item, value, ts in zip(
+        r.user_ids[start:stop], r.item_ids[start:stop], r.values[start:stop], r.timestamps[start:stop], strict=True
+    ):
         at = datetime.fromtimestamp(int(ts), UTC)
         yield (movielens_event_id(user, item, int(ts)), user, item, "rate", float(np.float32(value)), at, "{}")
 
@@ -129,8 +132,14 @@ def _csv_value(key: str, value: str) -> Any:
 
 
 CONTENT_KEYS = {"contentType": "content_type", "type": "content_type", "content_id": "id"}
-EVENT_KEYS = {"eventId": "event_id", "userId": "user_id", "contentId": "content_id", "eventType": "event_type",
-              "sessionId": "session_id", "deviceType": "device_type"}
+EVENT_KEYS = {
+    "eventId": "event_id",
+    "userId": "user_id",
+    "contentId": "content_id",
+    "eventType": "event_type",
+    "sessionId": "session_id",
+    "deviceType": "device_type",
+}
 
 
 def _rename(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:

@@ -126,9 +126,16 @@ class EventWrite(_Strict):
         return value
 
 
-FIELD_NAMES = {"content_type": "contentType", "event_type": "eventType", "event_id": "eventId",
-               "user_id": "userId", "content_id": "contentId", "session_id": "sessionId",
-               "device_type": "deviceType", "data_sharing": "dataSharing"}
+FIELD_NAMES = {
+    "content_type": "contentType",
+    "event_type": "eventType",
+    "event_id": "eventId",
+    "user_id": "userId",
+    "content_id": "contentId",
+    "session_id": "sessionId",
+    "device_type": "deviceType",
+    "data_sharing": "dataSharing",
+}
 
 
 def graphql_name(loc: tuple[int | str, ...]) -> str:

@@ -21,8 +21,9 @@ async def test_roles(gql: GQL, client_key: str) -> None:
     assert error_codes(await gql(upsert, key=None)) == ["UNAUTHENTICATED"]
     assert error_codes(await gql(upsert, key="rk_unknown")) == ["UNAUTHENTICATED"]
     assert (await gql(upsert))["data"]["upsertContent"] == {"id": "k1"}
-    logged = await gql('mutation { logEvent(input: {userId: "u", contentId: "k1", eventType: "view"}) { duplicate } }',
-                       key=client_key)
+    logged = await gql(
+        'mutation { logEvent(input: {userId: "u", contentId: "k1", eventType: "view"}) { duplicate } }', key=client_key
+    )
     assert logged["data"]["logEvent"] == {"duplicate": False}
     assert (await gql('{ content(id: "k1") { id } }', key=client_key))["data"]["content"] == {"id": "k1"}
 
@@ -89,7 +90,7 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
     await gql("mutation($i: [ContentInput!]!) { upsertContents(inputs: $i) { accepted } }", {"i": contents})
     events = [{"userId": f"u{i % 10}", "contentId": f"n{i}", "eventType": "view"} for i in range(50)]
     await gql("mutation($i: [EventInput!]!) { logEvents(inputs: $i) { accepted } }", {"i": events})
-    query = "{ events(userId: \"%s\", first: 50) { edges { node { content { title } user { id email } } } } }"
+    query = '{ events(userId: "%s", first: 50) { edges { node { content { title } user { id email } } } } }'
     counts = []
     for user in ("u1", "u2"):
         statements: list[str] = []
@@ -102,10 +103,13 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
     big = []
     listener = lambda *args: big.append(args[2])  # noqa: E731
     event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-    body = await gql('{ contents(first: 50) { edges { node { id similar(count: 1) { contentId } } } } }')
+    body = await gql("{ contents(first: 50) { edges { node { id similar(count: 1) { contentId } } } } }")
     event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
     assert counts[0] == counts[1] <= 6
-    users = "{ %s }" % " ".join(f'u{i}: user(id: "u{i}") {{ events(first: 5) {{ totalCount edges {{ node {{ content {{ title }} }} }} }} }}' for i in range(10))
+    users = "{ %s }" % " ".join(
+        f'u{i}: user(id: "u{i}") {{ events(first: 5) {{ totalCount edges {{ node {{ content {{ title }} }} }} }} }}'
+        for i in range(10)
+    )
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(state.engine.sync_engine, "before_cursor_execute", listener)

@@ -25,8 +25,13 @@ async def count(state: AppState, table: str = "content") -> int:
 
 async def test_upsert_creates_then_replaces(gql: GQL) -> None:
     body = await gql(UPSERT, {"input": item("a-1", tags=["x"], metadata={"k": 1})})
-    assert body["data"]["upsertContent"] == {"id": "a-1", "title": "Title a-1", "status": "PUBLISHED",
-                                             "tags": ["x"], "metadata": {"k": 1}}
+    assert body["data"]["upsertContent"] == {
+        "id": "a-1",
+        "title": "Title a-1",
+        "status": "PUBLISHED",
+        "tags": ["x"],
+        "metadata": {"k": 1},
+    }
     body = await gql(UPSERT, {"input": item("a-1", title="New", status="DRAFT")})
     assert body["data"]["upsertContent"]["title"] == "New"
     assert body["data"]["upsertContent"]["status"] == "DRAFT"
@@ -96,8 +101,15 @@ async def test_content_missing_is_null(gql: GQL) -> None:
 
 async def test_pagination_to_the_end_with_filters(gql: GQL) -> None:
     query = "mutation($inputs: [ContentInput!]!) { upsertContents(inputs: $inputs) { accepted } }"
-    inputs = [item(f"p{i:02d}", category="news" if i % 2 else "sport", tags=["t"] if i < 5 else [],
-                   contentType="VIDEO" if i < 10 else "ARTICLE") for i in range(25)]
+    inputs = [
+        item(
+            f"p{i:02d}",
+            category="news" if i % 2 else "sport",
+            tags=["t"] if i < 5 else [],
+            contentType="VIDEO" if i < 10 else "ARTICLE",
+        )
+        for i in range(25)
+    ]
     assert (await gql(query, {"inputs": inputs}))["data"]["upsertContents"]["accepted"] == 25
     seen: list[str] = []
     after = None
@@ -123,9 +135,16 @@ async def test_bad_page_arguments(gql: GQL, args: str) -> None:
 
 async def test_text_search_weights_title_over_tags(gql: GQL) -> None:
     query = "mutation($inputs: [ContentInput!]!) { upsertContents(inputs: $inputs) { accepted } }"
-    await gql(query, {"inputs": [item("t1", title="Gardening basics", tags=["volcano"]),
-                                  item("t2", title="Volcano eruptions explained"),
-                                  item("t3", title="Cooking", status="DRAFT", description="volcano cake")]})
+    await gql(
+        query,
+        {
+            "inputs": [
+                item("t1", title="Gardening basics", tags=["volcano"]),
+                item("t2", title="Volcano eruptions explained"),
+                item("t3", title="Cooking", status="DRAFT", description="volcano cake"),
+            ]
+        },
+    )
     body = await gql('{ searchContent(query: "volcano", mode: TEXT) { content { id } score } }')
     hits = body["data"]["searchContent"]
     assert [h["content"]["id"] for h in hits] == ["t2", "t1"]

@@ -12,7 +12,9 @@ async def test_health_and_ready(client) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_upsert_and_read_content(gql: GQL) -> None:
-    body = await gql('mutation { upsertContent(input: {id: "c1", title: "Space rocket", contentType: VIDEO}) { id title status } }')
+    body = await gql(
+        'mutation { upsertContent(input: {id: "c1", title: "Space rocket", contentType: VIDEO}) { id title status } }'
+    )
     assert body == {"data": {"upsertContent": {"id": "c1", "title": "Space rocket", "status": "PUBLISHED"}}}
     body = await gql('{ content(id: "c1") { title contentType } }')
     assert body["data"]["content"] == {"title": "Space rocket", "contentType": "VIDEO"}

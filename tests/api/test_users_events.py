@@ -14,7 +14,9 @@ from tests.conftest import GQL, error_codes
 
 UPSERT_USER = "mutation($input: UserInput!) { upsertUser(input: $input) { id email segments status privacySettings { dataSharing personalization } } }"
 LOG = "mutation($input: EventInput!) { logEvent(input: $input) { duplicate event { id userId contentId eventType value timestamp } } }"
-LOG_MANY = "mutation($inputs: [EventInput!]!) { logEvents(inputs: $inputs) { accepted duplicates errors { index message } } }"
+LOG_MANY = (
+    "mutation($inputs: [EventInput!]!) { logEvents(inputs: $inputs) { accepted duplicates errors { index message } } }"
+)
 
 
 async def rows(state: AppState, sql: str) -> list[Any]:
@@ -30,19 +32,32 @@ async def seed_content(gql: GQL, *ids: str) -> None:
 
 async def test_upsert_user_keeps_omitted_fields(gql: GQL) -> None:
     body = await gql(UPSERT_USER, {"input": {"id": "u1", "email": "a@example.com", "segments": ["s"]}})
-    assert body["data"]["upsertUser"] == {"id": "u1", "email": "a@example.com", "segments": ["s"], "status": "ACTIVE",
-                                          "privacySettings": {"dataSharing": True, "personalization": True}}
-    body = await gql(UPSERT_USER, {"input": {"id": "u1", "status": "SUSPENDED",
-                                             "privacySettings": {"personalization": False}}})
-    assert body["data"]["upsertUser"] == {"id": "u1", "email": "a@example.com", "segments": ["s"],
-                                          "status": "SUSPENDED",
-                                          "privacySettings": {"dataSharing": True, "personalization": False}}
+    assert body["data"]["upsertUser"] == {
+        "id": "u1",
+        "email": "a@example.com",
+        "segments": ["s"],
+        "status": "ACTIVE",
+        "privacySettings": {"dataSharing": True, "personalization": True},
+    }
+    body = await gql(
+        UPSERT_USER, {"input": {"id": "u1", "status": "SUSPENDED", "privacySettings": {"personalization": False}}}
+    )
+    assert body["data"]["upsertUser"] == {
+        "id": "u1",
+        "email": "a@example.com",
+        "segments": ["s"],
+        "status": "SUSPENDED",
+        "privacySettings": {"dataSharing": True, "personalization": False},
+    }
 
 
 @pytest.mark.parametrize(
     ("override", "field"),
-    [({"email": "not-an-email"}, "input.email"), ({"id": "bad id"}, "input.id"),
-     ({"demographics": {"x": "y" * 20_000}}, "input.demographics")],
+    [
+        ({"email": "not-an-email"}, "input.email"),
+        ({"id": "bad id"}, "input.id"),
+        ({"demographics": {"x": "y" * 20_000}}, "input.demographics"),
+    ],
 )
 async def test_bad_user_input(gql: GQL, state: AppState, override: dict[str, Any], field: str) -> None:
     body = await gql(UPSERT_USER, {"input": {"id": "u2", **override}})
@@ -79,12 +94,19 @@ async def test_log_event_creates_user_and_is_idempotent(gql: GQL, state: AppStat
 
 @pytest.mark.parametrize(
     ("override", "needle"),
-    [({"eventType": "teleport"}, "allowed types: add_to_cart, bookmark, click, dislike, like, purchase, rate, share, view"),
-     ({"contentId": "missing"}, "input.contentId"),
-     ({"userId": "bad user!"}, "input.userId"),
-     ({"metadata": {"deep": [[[[[[[[[[[[1]]]]]]]]]]]]}}, "input.metadata")],
+    [
+        (
+            {"eventType": "teleport"},
+            "allowed types: add_to_cart, bookmark, click, dislike, like, purchase, rate, share, view",
+        ),
+        ({"contentId": "missing"}, "input.contentId"),
+        ({"userId": "bad user!"}, "input.userId"),
+        ({"metadata": {"deep": [[[[[[[[[[[[1]]]]]]]]]]]]}}, "input.metadata"),
+    ],
 )
-async def test_bad_events_rejected_nothing_written(gql: GQL, state: AppState, override: dict[str, Any], needle: str) -> None:
+async def test_bad_events_rejected_nothing_written(
+    gql: GQL, state: AppState, override: dict[str, Any], needle: str
+) -> None:
     await seed_content(gql, "c1")
     body = await gql(LOG, {"input": {"userId": "u", "contentId": "c1", "eventType": "view", **override}})
     assert error_codes(body) == ["BAD_USER_INPUT"]
@@ -125,8 +147,10 @@ async def test_events_land_in_month_partitions_and_default(gql: GQL, state: AppS
 async def test_events_pagination_newest_first(gql: GQL) -> None:
     await seed_content(gql, "c1")
     base = datetime(2026, 1, 1, tzinfo=UTC)
-    inputs = [{"userId": "u", "contentId": "c1", "eventType": "view", "timestamp": (base + timedelta(hours=i)).isoformat()}
-              for i in range(13)]
+    inputs = [
+        {"userId": "u", "contentId": "c1", "eventType": "view", "timestamp": (base + timedelta(hours=i)).isoformat()}
+        for i in range(13)
+    ]
     await gql(LOG_MANY, {"inputs": inputs})
     query = """query($after: String) { events(userId: "u", first: 5, after: $after) {
       totalCount edges { node { timestamp } } pageInfo { hasNextPage endCursor } } }"""
@@ -147,10 +171,17 @@ async def test_delete_user_leaves_nothing(gql: GQL, state: AppState) -> None:
     await gql(LOG_MANY, {"inputs": [{"userId": "gone", "contentId": "c1", "eventType": "view"}] * 3})
     await gql(LOG_MANY, {"inputs": [{"userId": "stays", "contentId": "c1", "eventType": "view"}]})
     body = await gql('mutation { deleteUser(id: "gone") { userId events eventKeys profiles cacheInvalidated } }')
-    assert body["data"]["deleteUser"] == {"userId": "gone", "events": 3, "eventKeys": 3, "profiles": 1,
-                                          "cacheInvalidated": True}
-    tables = await rows(state, "SELECT table_name FROM information_schema.columns WHERE column_name = 'user_id' "
-                               "AND table_schema = 'public'")
+    assert body["data"]["deleteUser"] == {
+        "userId": "gone",
+        "events": 3,
+        "eventKeys": 3,
+        "profiles": 1,
+        "cacheInvalidated": True,
+    }
+    tables = await rows(
+        state,
+        "SELECT table_name FROM information_schema.columns WHERE column_name = 'user_id' AND table_schema = 'public'",
+    )
     for (table,) in tables:
         assert await rows(state, f"SELECT count(*) FROM {table} WHERE user_id = 'gone'") == [(0,)], table
     assert await rows(state, "SELECT count(*) FROM events") == [(1,)]
@@ -169,7 +200,9 @@ async def test_event_type_weights(gql: GQL) -> None:
 async def test_user_with_nested_events_and_content(gql: GQL) -> None:
     await seed_content(gql, "c1")
     await gql(LOG, {"input": {"userId": "n1", "contentId": "c1", "eventType": "view"}})
-    body = await gql('{ user(id: "n1") { id events(first: 5) { totalCount edges { node { content { title } user { id } } } } } }')
+    body = await gql(
+        '{ user(id: "n1") { id events(first: 5) { totalCount edges { node { content { title } user { id } } } } } }'
+    )
     user = body["data"]["user"]
     assert user["events"]["totalCount"] == 1
     assert user["events"]["edges"][0]["node"] == {"content": {"title": "Item c1"}, "user": {"id": "n1"}}

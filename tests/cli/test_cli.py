@@ -12,16 +12,31 @@ from sqlalchemy import text
 
 from app.context import AppState
 
-COMMANDS = [[], ["serve"], ["migrate"], ["keys"], ["keys", "create"], ["keys", "list"], ["keys", "revoke"],
-            ["export-schema"], ["import"], ["import", "content"], ["import", "events"], ["import", "movielens"],
-            ["train"], ["evaluate"], ["demo"]]
+COMMANDS = [
+    [],
+    ["serve"],
+    ["migrate"],
+    ["keys"],
+    ["keys", "create"],
+    ["keys", "list"],
+    ["keys", "revoke"],
+    ["export-schema"],
+    ["import"],
+    ["import", "content"],
+    ["import", "events"],
+    ["import", "movielens"],
+    ["train"],
+    ["evaluate"],
+    ["demo"],
+]
 
 
 def recengine(args: list[str], database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI with the test database."""
     environment = {**os.environ, "RECENGINE_DATABASE_URL": database_url, "COLUMNS": "200", **env}
-    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True,
-                          env=environment, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
@@ -52,11 +67,7 @@ async def test_keys_lifecycle(state: AppState, database_url: str) -> None:
 async def test_import_files_report_bad_lines(state: AppState, database_url: str, tmp_path: Path) -> None:
     content = tmp_path / "content.csv"
     content.write_text(
-        "id,title,contentType,tags\n"
-        "a1,First,video,x|y\n"
-        "bad id,Second,video,\n"
-        "a3,,video,\n"
-        "a4,Fourth,article,\n",
+        "id,title,contentType,tags\na1,First,video,x|y\nbad id,Second,video,\na3,,video,\na4,Fourth,article,\n",
         encoding="utf-8",
     )
     result = recengine(["import", "content", str(content), "--no-embed"], database_url)

@@ -18,8 +18,11 @@ from app.ml.training import train
 from app.services.importer import import_movielens
 from tests.conftest import fresh_database, make_settings
 
-ML_PATH = Path(os.environ.get("RECENGINE_TEST_MOVIELENS",
-                              Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small"))
+ML_PATH = Path(
+    os.environ.get(
+        "RECENGINE_TEST_MOVIELENS", Path(__file__).resolve().parents[3] / "shared" / "data" / "ml-latest-small"
+    )
+)
 MIN_RATINGS = 12
 KEEP = {"1", "3114", "78499"}
 Query = Callable[..., Awaitable[dict[str, Any]]]

@@ -29,8 +29,9 @@ async def recs(ml: Query, user: str, count: int = 10, strategy: str = "HYBRID", 
 
 async def genres(state: AppState, ids: list[str]) -> dict[str, list[str]]:
     async with state.sessions() as session:
-        rows = await session.execute(text("SELECT content_id, metadata->'genres' FROM content WHERE content_id = ANY(:i)"),
-                                     {"i": ids})
+        rows = await session.execute(
+            text("SELECT content_id, metadata->'genres' FROM content WHERE content_id = ANY(:i)"), {"i": ids}
+        )
         return {r[0]: list(r[1] or []) for r in rows}
 
 
@@ -41,7 +42,9 @@ async def consumed(state: AppState, user: str) -> set[str]:
 
 
 async def test_similar_to_toy_story_includes_toy_story_2(ml: Query) -> None:
-    body = await ml('{ similarContent(contentId: "1", count: 10) { contentId score rank explanation reasons { kind anchorContentId } } }')
+    body = await ml(
+        '{ similarContent(contentId: "1", count: 10) { contentId score rank explanation reasons { kind anchorContentId } } }'
+    )
     items = body["data"]["similarContent"]
     assert "3114" in [i["contentId"] for i in items]
     assert all(i["reasons"][0] == {"kind": "CONTENT_SIMILARITY", "anchorContentId": "1"} for i in items)
@@ -89,8 +92,9 @@ async def test_filters_and_exclusions(ml: Query, ml_state: AppState) -> None:
     first = await recs(ml, "2", 10)
     excluded = [i["contentId"] for i in first["items"][:3]]
     async with ml_state.sessions() as session:
-        await session.execute(text("UPDATE content SET status = 'archived' WHERE content_id = :c"),
-                              {"c": first["items"][3]["contentId"]})
+        await session.execute(
+            text("UPDATE content SET status = 'archived' WHERE content_id = :c"), {"c": first["items"][3]["contentId"]}
+        )
         await session.commit()
     await ml_state.recommender.invalidate_all()
     second = await recs(ml, "2", 10, x=excluded)
@@ -115,9 +119,12 @@ async def test_cache_hit_then_invalidated_by_event(ml: Query) -> None:
 
 async def test_new_user_horror_events_fresh_without_retraining(ml: Query, ml_state: AppState) -> None:
     async with ml_state.sessions() as session:
-        rows = await session.execute(text(
-            "SELECT c.content_id FROM content c JOIN events e USING (content_id) "
-            "WHERE c.category = 'Horror' GROUP BY c.content_id ORDER BY count(*) DESC, c.content_id LIMIT 5"))
+        rows = await session.execute(
+            text(
+                "SELECT c.content_id FROM content c JOIN events e USING (content_id) "
+                "WHERE c.category = 'Horror' GROUP BY c.content_id ORDER BY count(*) DESC, c.content_id LIMIT 5"
+            )
+        )
         horror = [r[0] for r in rows]
     user = f"horror-{uuid.uuid4().hex[:8]}"
     cold = await recs(ml, user, 10)
@@ -188,11 +195,11 @@ async def test_hundred_items_constant_statements(ml: Query, ml_state: AppState) 
 
 
 async def test_trending_and_user_field(ml: Query) -> None:
-    body = await ml('{ trending(count: 5, windowHours: 24) { rank score reasons { kind } } }')
+    body = await ml("{ trending(count: 5, windowHours: 24) { rank score reasons { kind } } }")
     assert [i["rank"] for i in body["data"]["trending"]] == [1, 2, 3, 4, 5]
     nested = await ml('{ user(id: "1") { recommendations(count: 4, strategy: POPULAR) { items { rank } } } }')
     assert len(nested["data"]["user"]["recommendations"]["items"]) == 4
-    bad = await ml('{ trending(windowHours: 0) { rank } }')
+    bad = await ml("{ trending(windowHours: 0) { rank } }")
     assert error_codes(bad) == ["BAD_USER_INPUT"]
 
 

@@ -31,8 +31,9 @@ async def test_data_sharing_off_has_no_influence(ml_state: AppState, ml: Query) 
     finally:
         await ml('mutation { updatePrivacySettings(userId: "10", input: {dataSharing: true}) { id } }')
     keep = everyone.user_ids != "10"
-    without = EventArrays(everyone.user_ids[keep], everyone.item_ids[keep], everyone.weights[keep],
-                          everyone.timestamps[keep])
+    without = EventArrays(
+        everyone.user_ids[keep], everyone.item_ids[keep], everyone.weights[keep], everyone.timestamps[keep]
+    )
     assert "10" in set(everyone.user_ids) and "10" not in set(opted_out.user_ids)
     a, _ = fit(opted_out, ml_state.settings, seed=5, **SMALL)
     b, _ = fit(without, ml_state.settings, seed=5, **SMALL)
@@ -41,7 +42,7 @@ async def test_data_sharing_off_has_no_influence(ml_state: AppState, ml: Query) 
 
 
 async def test_gate_refuses_worse_and_accepts_better(ml_state: AppState, ml: Query) -> None:
-    before = (await ml('{ recommendations(userId: "1", count: 3) { modelVersion } }'))
+    before = await ml('{ recommendations(userId: "1", count: 3) { modelVersion } }')
     active = before["data"]["recommendations"]["modelVersion"]
     worse = await train(ml_state.sessions, ml_state.settings, seed=1, factors=2, iterations=1)
     assert not worse.activated and "kept as candidate" in worse.reason

@@ -108,7 +108,7 @@ def _operation(kind: str, name: str, target: str, inner: str | None, value: Any)
     defs, args, variables = [], [], {}
     for arg, spec in field.args.items():
         named = get_named_type(spec.type)
-        if arg != target and not isinstance(spec.type, GraphQLNonNull) or spec.default_value is not Undefined:
+        if (arg != target and not isinstance(spec.type, GraphQLNonNull)) or spec.default_value is not Undefined:
             if arg != target:
                 continue
         if arg == target and inner is None:

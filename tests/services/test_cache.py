@@ -23,8 +23,10 @@ def require_redis(url: str = REDIS_URL) -> None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis at {url} is unreachable ({exc}). Start one with "
-                    "`redis-server --daemonize yes --port 6379 --save ''` or set RECENGINE_TEST_REDIS_URL.")
+        pytest.fail(
+            f"Redis at {url} is unreachable ({exc}). Start one with "
+            "`redis-server --daemonize yes --port 6379 --save ''` or set RECENGINE_TEST_REDIS_URL."
+        )
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -85,8 +87,9 @@ def private_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     if binary is None:
         pytest.fail("redis-server is not installed: apt-get install redis-server")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
