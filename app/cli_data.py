@@ -10,9 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.cli import app, console, fail, import_app, run
-from app.config import get_settings
+from app.config import Settings, get_settings
 
 SHARED_MOVIELENS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
+
+
+def batch_settings() -> Settings:
+    """Settings for batch jobs: no per-statement time budget (that is for requests)."""
+    return get_settings().model_copy(update={"db_statement_timeout_seconds": 0.0})
 
 
 def progress_bar() -> Progress:
@@ -105,7 +110,7 @@ def import_movielens(
             task = bar.add_task("ratings", total=len(data.ratings))
             return await do_import(state.sessions, data, progress=lambda n: bar.advance(task, n))
 
-    report = run(main)
+    report = run(main, batch_settings())
     console.print(
         f"{report.content} movies, {report.users} new users, {report.events} new events "
         f"in {time.perf_counter() - started:.1f}s"
@@ -144,7 +149,7 @@ def train(
             await state.cache.incr(GLOBAL_GENERATION)
         return report
 
-    report = run(main)
+    report = run(main, batch_settings())
     console.print(f"embedded {report.embedded} items; {report.stats}")
     console.print(f"model version {report.version_id}: {report.reason}; metrics {report.metrics}")
 

@@ -23,14 +23,19 @@ import httpx
 USERS = [f"soak-u{i}" for i in range(200)]
 CONTENT = [f"soak-c{i}" for i in range(100)]
 OPERATIONS = {
-    "recommendations": '{ recommendations(userId: $u, count: 10) { items { contentId score } } }',
-    "content": '{ content(id: $c) { id title similar(count: 5) { contentId } } }',
+    "recommendations": "{ recommendations(userId: $u, count: 10) { items { contentId score } } }",
+    "content": "{ content(id: $c) { id title similar(count: 5) { contentId } } }",
     "search": '{ searchContent(query: "rocket space", count: 10, mode: TEXT) { score } }',
     "logEvent": "mutation { logEvent(input: $e) { duplicate } }",
     "logEvents": "mutation { logEvents(inputs: $es) { accepted duplicates errors { index } } }",
 }
-VARIABLES = {"recommendations": "($u: ID!)", "content": "($c: ID!)", "search": "", "logEvent": "($e: EventInput!)",
-             "logEvents": "($es: [EventInput!]!)"}
+VARIABLES = {
+    "recommendations": "($u: ID!)",
+    "content": "($c: ID!)",
+    "search": "",
+    "logEvent": "($e: EventInput!)",
+    "logEvents": "($es: [EventInput!]!)",
+}
 MIX = ["recommendations"] * 4 + ["content"] * 2 + ["search"] + ["logEvent"] * 2 + ["logEvents"]
 
 
@@ -55,12 +60,18 @@ def variables_for(name: str, rng: random.Random) -> tuple[dict[str, Any], list[d
     """Variables of one call and the events it logs."""
     user, item = rng.choice(USERS), rng.choice(CONTENT)
     if name == "logEvent":
-        ev = {"userId": user, "contentId": item, "eventType": rng.choice(["view", "click", "like"]),
-              "eventId": str(uuid.uuid4())}
+        ev = {
+            "userId": user,
+            "contentId": item,
+            "eventType": rng.choice(["view", "click", "like"]),
+            "eventId": str(uuid.uuid4()),
+        }
         return {"e": ev}, [ev]
     if name == "logEvents":
-        evs = [{"userId": user, "contentId": rng.choice(CONTENT), "eventType": "view", "eventId": str(uuid.uuid4())}
-               for _ in range(5)]
+        evs = [
+            {"userId": user, "contentId": rng.choice(CONTENT), "eventType": "view", "eventId": str(uuid.uuid4())}
+            for _ in range(5)
+        ]
         return {"es": evs}, evs
     return {"u": user, "c": item}, []
 
@@ -101,12 +112,22 @@ async def seed_catalog(http: httpx.AsyncClient) -> None:
     if found.get("data", {}).get("content"):
         return
     words = ["space", "rocket", "moon", "ocean", "forest", "city", "music", "cooking", "history", "robots"]
-    items = [{"id": c, "title": f"{words[i % 10]} {words[(i * 3) % 10]} {i}", "contentType": "VIDEO",
-              "tags": [words[i % 10]]} for i, c in enumerate(CONTENT)]
+    items = [
+        {
+            "id": c,
+            "title": f"{words[i % 10]} {words[(i * 3) % 10]} {i}",
+            "contentType": "VIDEO",
+            "tags": [words[i % 10]],
+        }
+        for i, c in enumerate(CONTENT)
+    ]
     query = "mutation($c: [ContentInput!]!) { upsertContents(inputs: $c) { accepted errors { message } } }"
     for start in range(0, len(items), 20):  # small batches stay inside the request time budget
-        body = (await http.post("/graphql", json={"query": query, "variables": {"c": items[start:start + 20]}},
-                                timeout=300)).json()
+        body = (
+            await http.post(
+                "/graphql", json={"query": query, "variables": {"c": items[start : start + 20]}}, timeout=300
+            )
+        ).json()
         if body.get("errors") or body["data"]["upsertContents"]["errors"]:
             raise SystemExit(f"seeding failed: {body}")
     for user in USERS:
@@ -116,8 +137,10 @@ async def seed_catalog(http: httpx.AsyncClient) -> None:
 async def stored_ids_graphql(http: httpx.AsyncClient, users: set[str]) -> list[str]:
     """Every stored event id of `users`, paging through `events(userId)`."""
     ids: list[str] = []
-    query = ("query($u: ID!, $a: String) { events(userId: $u, first: 100, after: $a) "
-             "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }")
+    query = (
+        "query($u: ID!, $a: String) { events(userId: $u, first: 100, after: $a) "
+        "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }"
+    )
     for user in sorted(users):
         after = None
         while True:
@@ -156,11 +179,21 @@ def report(stats: Stats, stored: list[str], elapsed: float) -> dict[str, Any]:
         stored_counts[event_id] += 1
     acked = set(stats.acknowledged)
     return {
-        "requests": requests, "errors": len(stats.errors), "throughput_rps": round(requests / elapsed, 1),
-        "events_acknowledged": len(acked), "events_lost": sum(1 for e in acked if stored_counts[e] == 0),
+        "requests": requests,
+        "errors": len(stats.errors),
+        "throughput_rps": round(requests / elapsed, 1),
+        "events_acknowledged": len(acked),
+        "events_lost": sum(1 for e in acked if stored_counts[e] == 0),
         "events_duplicated": sum(1 for e in acked if stored_counts[e] > 1),
-        "operations": {name: {"count": len(v), "p50_ms": percentile(v, 50), "p95_ms": percentile(v, 95),
-                              "p99_ms": percentile(v, 99)} for name, v in sorted(stats.latencies.items())},
+        "operations": {
+            name: {
+                "count": len(v),
+                "p50_ms": percentile(v, 50),
+                "p95_ms": percentile(v, 95),
+                "p99_ms": percentile(v, 99),
+            }
+            for name, v in sorted(stats.latencies.items())
+        },
         "first_errors": stats.errors[:5],
     }
 

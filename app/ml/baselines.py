@@ -167,9 +167,7 @@ class ImplicitModel:
             users = np.asarray(self.model.user_factors)
             items = np.asarray(self.model.item_factors)
             return chunked_top_k(lambda rows: users[rows] @ items.T, seen, n)[0]
-        ids, scores = self.model.recommend(
-            np.arange(seen.shape[0]), seen, N=n, filter_already_liked_items=True
-        )
+        ids, scores = self.model.recommend(np.arange(seen.shape[0]), seen, N=n, filter_already_liked_items=True)
         ids = np.asarray(ids, dtype=np.int64)
         ids[~np.isfinite(np.asarray(scores)) | (np.asarray(scores) <= 0)] = -1
         return ids

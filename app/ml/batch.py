@@ -118,9 +118,7 @@ def profiles(item_vectors: np.ndarray, history: History, half_life_days: float) 
         sel = order[bounds[u] : bounds[u + 1]]
         if sel.size:
             ages = (now[u] - history.timestamps[sel]) / SECONDS_PER_DAY
-            out[u] = profile_vector(
-                item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days
-            )
+            out[u] = profile_vector(item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days)
     return out
 
 
@@ -185,12 +183,8 @@ def co_occurrence(
     links: sp.csr_matrix, history: History, weights: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Co-occurrence source: Σ over the user's items of weight x link score; anchor = top contributor."""
-    user_items = sp.csr_matrix(
-        (weights, (history.users, history.items)), shape=(history.n_users, history.n_items)
-    )
-    idx, val = chunked_top_k(
-        lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k
-    )
+    user_items = sp.csr_matrix((weights, (history.users, history.items)), shape=(history.n_users, history.n_items))
+    idx, val = chunked_top_k(lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k)
     idx[val <= 0] = -1
     anc = np.full(idx.shape, -1, dtype=np.int64)
     for u in range(history.n_users):
@@ -219,10 +213,7 @@ def trending(history: History, k: int, *, window_days: float) -> tuple[np.ndarra
 
     def rows(users: np.ndarray) -> np.ndarray:
         return np.vstack(
-            [
-                np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64)
-                for u in users
-            ]
+            [np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64) for u in users]
         )
 
     idx, val = chunked_top_k(rows, history.seen(), k)
@@ -243,9 +234,7 @@ def to_candidates(
             out.append([Candidate(str(i), float(s)) for i, s in zip(ids, scores, strict=True)])
         else:
             anc = item_ids[anchors[u][keep]]
-            out.append(
-                [Candidate(str(i), float(s), str(a)) for i, s, a in zip(ids, scores, anc, strict=True)]
-            )
+            out.append([Candidate(str(i), float(s), str(a)) for i, s, a in zip(ids, scores, anc, strict=True)])
     return out
 
 

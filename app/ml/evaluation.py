@@ -139,9 +139,7 @@ def event_weights(data: EvalData) -> np.ndarray:
     """Training weight of every interaction from the service's event-type table."""
     from app.ml.als import DEFAULT_EVENT_WEIGHTS, event_weight
 
-    types = (
-        data.event_types if data.event_types is not None else np.full(len(data.values), "rate", dtype=object)
-    )
+    types = data.event_types if data.event_types is not None else np.full(len(data.values), "rate", dtype=object)
     values = np.asarray(data.values, dtype=np.float64)
     out = np.empty(values.size, dtype=np.float64)
     cache: dict[tuple[str, float], float] = {}
@@ -224,9 +222,7 @@ def item_vector_matrix(
     """Catalog embedding matrix: given vectors, or the service embedder cached on disk."""
     if item_vectors is not None:
         dim = len(next(iter(item_vectors.values())))
-        return np.vstack(
-            [np.asarray(item_vectors.get(str(i), np.zeros(dim)), dtype=np.float32) for i in item_ids]
-        )
+        return np.vstack([np.asarray(item_vectors.get(str(i), np.zeros(dim)), dtype=np.float32) for i in item_ids])
     texts = [data.item_texts.get(str(i), str(i)) for i in item_ids]
     return cached_embeddings(texts, cache_dir, progress=progress)
 
@@ -241,9 +237,7 @@ def dataset_stats(data: EvalData, indexed: Indexed, test_split: Split) -> dict[s
         "density": n_inter / max(indexed.n_users * indexed.item_ids.size, 1),
         "evaluated_users": int(test_split.users.size),
         "test_items": int(sum(r.size for r in test_split.relevant)),
-        "event_types": sorted({str(t) for t in data.event_types})
-        if data.event_types is not None
-        else ["rate"],
+        "event_types": sorted({str(t) for t in data.event_types}) if data.event_types is not None else ["rate"],
     }
 
 

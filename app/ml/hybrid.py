@@ -37,15 +37,17 @@ SOURCES = (
 )
 RECENCY = "recency"
 
-# Chosen on the validation split of ml-latest-small (see report.md, "tuning"); the evaluation
-# re-tunes them on every data set it runs on, these are only the serving defaults.
+# Chosen on the validation split of ml-latest-small by `run_evaluation` (report.json,
+# tuning.HYBRID); the evaluation re-tunes them on every data set, these are the serving
+# defaults. Only relative sizes matter: blend rescales the weights of the sources present.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "collaborative": 0.5,
-    "content": 0.05,
-    "item_neighbors": 0.05,
-    "factor_neighbors": 0.2,
-    "popular": 0.05,
-    "trending": 0.15,
+    "collaborative": 4.0,
+    "co_occurrence": 2.0,
+    "content": 0.5,
+    "item_neighbors": 0.0,
+    "factor_neighbors": 4.0,
+    "popular": 0.0,
+    "trending": 0.1,
     RECENCY: 0.0,
 }
 
@@ -98,11 +100,16 @@ def _best_per_item(candidates: Sequence[Candidate]) -> dict[str, Candidate]:
     return best
 
 
-def _weights_for(
-    sources: Mapping[str, Sequence[Candidate]], weights: Mapping[str, float]
-) -> dict[str, float]:
-    """Non-negative weights of the sources present (and recency), scaled to sum to 1."""
-    used = {name: max(float(weights.get(name, 0.0)), 0.0) for name in sources if sources[name]}
+def _weights_for(sources: Mapping[str, Sequence[Candidate]], weights: Mapping[str, float]) -> dict[str, float]:
+    """Non-negative weights of the sources present (and recency), scaled to sum to 1.
+
+    When every present source weighs 0 (a cold-start user who only has popular items),
+    they share equally rather than return nothing.
+    """
+    present = [name for name in sources if sources[name]]
+    used = {name: max(float(weights.get(name, 0.0)), 0.0) for name in present}
+    if present and not any(used.values()):
+        used = dict.fromkeys(present, 1.0)
     used[RECENCY] = max(float(weights.get(RECENCY, 0.0)), 0.0)
     total = sum(used.values())
     return {name: w / total for name, w in used.items()} if total > 0 else {}

@@ -78,8 +78,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines = [
         f"# Offline evaluation: {report['dataset'].get('name', '')}",
         "",
-        f"HYBRID / best baseline ({summary['best_baseline']}) {metric}: "
-        f"**{summary['hybrid_over_best_baseline']:.3f}**",
+        f"HYBRID / best baseline ({summary['best_baseline']}) {metric}: **{summary['hybrid_over_best_baseline']:.3f}**",
         "",
         "| model | " + " | ".join(cols) + " |",
         "|---" * (len(cols) + 1) + "|",
@@ -107,9 +106,7 @@ def markdown(report: Mapping[str, Any]) -> str:
             f"{_fmt(results['HYBRID']['coverage'])} |",
         ]
         for variant, row in report["ablation"].items():
-            lines.append(
-                f"| {variant} | {_fmt(row[metric])} | {_fmt(row[f'recall@{k}'])} | {_fmt(row['coverage'])} |"
-            )
+            lines.append(f"| {variant} | {_fmt(row[metric])} | {_fmt(row[f'recall@{k}'])} | {_fmt(row['coverage'])} |")
     return "\n".join(lines) + "\n"
 
 

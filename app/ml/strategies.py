@@ -97,9 +97,7 @@ def fit_als(history: History, item_ids: np.ndarray, params: SourceParams) -> tup
     return _reindex(model, inter, user_names, item_ids)
 
 
-def _reindex(
-    model: Any, inter: Any, user_names: np.ndarray, item_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _reindex(model: Any, inter: Any, user_names: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Factors reordered to our user/item indices (users without training rows get zeros)."""
     uf = np.asarray(model.user_factors, dtype=np.float32)
     itf = np.asarray(model.item_factors, dtype=np.float32)

@@ -56,9 +56,7 @@ def baseline_grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     if quick:
         return {
             "EASE": [{"regularization": 10.0}, {"regularization": 100.0}],
-            "ALS": [
-                {"factors": 8, "regularization": 0.05, "alpha": 1.0, "iterations": 5, "random_state": 42}
-            ],
+            "ALS": [{"factors": 8, "regularization": 0.05, "alpha": 1.0, "iterations": 5, "random_state": 42}],
             "BPR": [
                 {
                     "factors": 8,
@@ -113,9 +111,7 @@ def evaluate(top: np.ndarray, split: Split, ctx: Context) -> dict[str, float]:
     return score_top(top, split, ctx.ks, item_popularity(split))
 
 
-def run_baseline(
-    name: str, params: Mapping[str, Any], split: Split, ctx: Context
-) -> tuple[np.ndarray, float, float]:
+def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Context) -> tuple[np.ndarray, float, float]:
     """Fit one baseline; its top-n for the split's users, fit and score seconds."""
     model: baselines.Recommender
     if name == "EASE":
@@ -132,9 +128,7 @@ def run_baseline(
     return top, t1 - t0, time.perf_counter() - t1
 
 
-def _record(
-    out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float
-) -> None:
+def _record(out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float) -> None:
     """Store a model's test metrics with its timings."""
     out.results[name] = {**evaluate(top, split, ctx), "fit_seconds": fit_s, "score_seconds": score_s}
 
@@ -156,9 +150,7 @@ def tune_baselines(ctx: Context, val: Split, test: Split, out: Outcome, step: St
         _record(out, name, top, test, ctx, fit_s, score_s)
 
 
-def sources_for(
-    split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES
-) -> SourceLists:
+def sources_for(split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES) -> SourceLists:
     """Candidates of the wanted sources for the split's users."""
     return strategies.fit_sources(split.history, ctx.item_ids, ctx.vectors, params, split.users, wanted)
 
@@ -280,9 +272,7 @@ def score_strategies(
     return lists
 
 
-def ablate(
-    ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step
-) -> None:
+def ablate(ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step) -> None:
     """HYBRID on test without each source, and with MMR diversity (reported, never tuned on)."""
     step("ablation")
     for name in [s for s in SOURCES if weights.get(s, 0.0) > 0]:

@@ -56,6 +56,7 @@ class ModelVersionRepository:
 
     async def write_item_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store item factors of a version, then build its HNSW inner-product index."""
+        await self.session.execute(text("SET LOCAL statement_timeout = 0"))  # a batch job, not a request
         await bulk.copy_factors(self.session, "item_factors", "content_id", version_id, ids, factors)
         dim = int(factors.shape[1])
         await self.session.execute(

@@ -50,8 +50,12 @@ def negotiate(accept: str | None) -> str | None:
     return JSON if json_q > 0 else None
 
 
+def _errors(response: GraphQLHTTPResponse) -> list[dict[str, Any]]:
+    return list(response.get("errors") or [])  # type: ignore[arg-type]
+
+
 def _codes(response: GraphQLHTTPResponse) -> list[str]:
-    return [(e.get("extensions") or {}).get("code", "") for e in response.get("errors") or []]
+    return [(e.get("extensions") or {}).get("code", "") for e in _errors(response)]
 
 
 def status_for(response: GraphQLHTTPResponse, media: str) -> int:
@@ -68,7 +72,7 @@ def status_for(response: GraphQLHTTPResponse, media: str) -> int:
 
 def retry_after(response: GraphQLHTTPResponse) -> int | None:
     """The largest retry hint among the response's errors."""
-    hints = [(e.get("extensions") or {}).get("retryAfter") for e in response.get("errors") or []]
+    hints = [(e.get("extensions") or {}).get("retryAfter") for e in _errors(response)]
     numbers = [h for h in hints if isinstance(h, int)]
     return max(numbers) if numbers else None
 
@@ -113,7 +117,7 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
         media = request.state.graphql_media
         status = status_for(response, media)
         if status == 400:
-            response.pop("data", None)  # type: ignore[misc]
+            response.pop("data", None)
         request.state.graphql_status = status
         request.state.graphql_retry_after = retry_after(response)
         return response
@@ -150,10 +154,23 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"errors": [{"message": f"request body larger than {self.max_bytes} bytes",
-                                       "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "errors": [
+                    {
+                        "message": f"request body larger than {self.max_bytes} bytes",
+                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                    }
+                ]
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -10,7 +10,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
-from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.config import BatchingConfig, StrawberryConfig
 
 from app.config import Settings
 
@@ -44,8 +44,10 @@ def limit_extensions(settings: Settings) -> list[SchemaExtension]:
 
 def schema_config(settings: Settings) -> StrawberryConfig:
     """Schema configuration: suggestions and operation batching per the settings."""
-    batching = {"max_operations": settings.max_batched_operations} if settings.max_batched_operations else None
+    batching = (
+        BatchingConfig(max_operations=settings.max_batched_operations) if settings.max_batched_operations else None
+    )
     return StrawberryConfig(
         disable_field_suggestions=not suggestions_enabled(settings),
-        batching_config=batching,  # type: ignore[typeddict-item]
+        batching_config=batching,
     )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
-from graphql import GraphQLResolveInfo
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from strawberry.extensions import SchemaExtension
@@ -134,22 +133,18 @@ def cost_of(field_name: str, kwargs: dict[str, Any]) -> tuple[str, int]:
 class RateLimits(SchemaExtension):
     """Charges each root field to the caller's bucket; a spent bucket fails that field with RATE_LIMITED."""
 
-    def resolve(
-        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
-    ) -> Any:
+    def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         """Root fields are charged first; nested fields pass straight through."""
         if info.path.prev is not None:
             return _next(root, info, *args, **kwargs)
         return self._charged(_next, root, info, *args, **kwargs)
 
-    async def _charged(
-        self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo, *args: Any, **kwargs: Any
-    ) -> Any:
+    async def _charged(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         await self._charge(info, kwargs)
         result = _next(root, info, *args, **kwargs)
         return await result if isinstance(result, Awaitable) else result
 
-    async def _charge(self, info: GraphQLResolveInfo, kwargs: dict[str, Any]) -> None:
+    async def _charge(self, info: Any, kwargs: dict[str, Any]) -> None:
         context = info.context
         state = getattr(context, "state", None)
         limiter: RateLimiter | None = getattr(state, "limiter", None)
@@ -162,5 +157,6 @@ class RateLimits(SchemaExtension):
             retry_after = max(1, math.ceil(decision.retry_after))
             raise RateLimited(
                 f"rate limit of the {bucket} budget reached; retry in {retry_after}s",
-                bucket=bucket, retryAfter=retry_after,
+                bucket=bucket,
+                retryAfter=retry_after,
             )

@@ -28,8 +28,9 @@ def live_url(database_url: str) -> Iterator[str]:
 
 def post(url: str, query: str, variables: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
     """POST one GraphQL operation synchronously."""
-    return httpx.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers,
-                      timeout=30)
+    return httpx.post(
+        f"{url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers, timeout=30
+    )
 
 
 @pytest.fixture
@@ -50,8 +51,9 @@ def app_client(state: AppState) -> Callable[..., Any]:
     return make
 
 
-async def apost(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
-                key: str | None = None, **headers: str) -> httpx.Response:
+async def apost(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None, key: str | None = None, **headers: str
+) -> httpx.Response:
     """POST one GraphQL operation through an async client."""
     if key:
         headers["Authorization"] = f"Bearer {key}"

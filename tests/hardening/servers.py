@@ -50,8 +50,15 @@ def _ready(url: str) -> bool:
 def thread_server(settings: Settings) -> Iterator[str]:
     """Serve create_app(settings) with uvicorn in a thread on 127.0.0.1; yields the base URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -67,8 +74,14 @@ def thread_server(settings: Settings) -> Iterator[str]:
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
     """Environment of a `recengine serve` subprocess on the test database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECENGINE_")}
-    env.update({"RECENGINE_DATABASE_URL": database_url, "RECENGINE_LOG_LEVEL": "WARNING",
-                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    env.update(
+        {
+            "RECENGINE_DATABASE_URL": database_url,
+            "RECENGINE_LOG_LEVEL": "WARNING",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -111,9 +124,21 @@ class RedisServer:
         """Start the server and wait until it answers."""
         binary = shutil.which("redis-server") or "redis-server"
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(self._answers, "redis-server to start")
 

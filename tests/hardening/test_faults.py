@@ -112,8 +112,9 @@ async def test_postgres_restart_fails_fast_and_the_pool_recovers(private_pg: tup
     ids = [str(uuid.uuid4()) for _ in range(5)]
     async with serving(make_settings(url, auth="disabled", request_timeout_seconds=8)) as (http, _):
         await apost(http, SEED)
-        body = (await apost(http, LOG_MANY, {"e": [event("c1", ids[0]), event("c2", ids[1]),
-                                                   event("nope", ids[2])]})).json()
+        body = (
+            await apost(http, LOG_MANY, {"e": [event("c1", ids[0]), event("c2", ids[1]), event("nope", ids[2])]})
+        ).json()
         assert body["data"]["logEvents"]["accepted"] == 2
         assert [e["index"] for e in body["data"]["logEvents"]["errors"]] == [2]
 
@@ -131,8 +132,9 @@ async def test_postgres_restart_fails_fast_and_the_pool_recovers(private_pg: tup
             await asyncio.sleep(0.1)
         else:
             pytest.fail("the pool did not recover after PostgreSQL came back")
-        retried = (await apost(http, LOG_MANY, {"e": [event("c1", ids[0]), event("c1", ids[3]),
-                                                      event("c1", ids[4])]})).json()["data"]["logEvents"]
+        retried = (
+            await apost(http, LOG_MANY, {"e": [event("c1", ids[0]), event("c1", ids[3]), event("c1", ids[4])]})
+        ).json()["data"]["logEvents"]
         assert (retried["accepted"], retried["duplicates"], retried["errors"]) == (2, 1, [])
     stored = _stored_event_ids(url)
     assert sorted(stored) == sorted([ids[0], ids[1], ids[3], ids[4]])

@@ -36,8 +36,9 @@ def codes(body: dict[str, Any]) -> list[str]:
 
 async def send(client: httpx.AsyncClient, key: str, query: str, variables: dict[str, Any] | None = None) -> Any:
     """POST and check the response is never an unmasked or unexpected server error."""
-    response = await client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                 headers={"Authorization": f"Bearer {key}"})
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert response.status_code < 500, (query, response.text[:500])
     body = response.json()
     assert "INTERNAL_SERVER_ERROR" not in codes(body), (query, variables, body)
@@ -52,8 +53,12 @@ async def test_valid_operations_never_fail_unexpectedly(client: httpx.AsyncClien
 
 
 @FUZZ
-@given(query=st.one_of(queries(SDL, custom_scalars=SCALARS, mode=Mode.NEGATIVE),
-                       mutations(SDL, custom_scalars=SCALARS, mode=Mode.NEGATIVE)))
+@given(
+    query=st.one_of(
+        queries(SDL, custom_scalars=SCALARS, mode=Mode.NEGATIVE),
+        mutations(SDL, custom_scalars=SCALARS, mode=Mode.NEGATIVE),
+    )
+)
 async def test_invalid_operations_get_a_client_error(client: httpx.AsyncClient, admin_key: str, query: str) -> None:
     body = await send(client, admin_key, query)
     assert body.get("errors"), (query, body)
@@ -68,8 +73,15 @@ def _nested(depth: int) -> Any:
 
 
 HOSTILE: list[Any] = [
-    "'; DROP TABLE users; --", "\" OR 1=1 --", "%_\\", "a\x00b", "\u202e\U0001d573" * 5000, "", " ",
-    "{{7*7}}", _nested(300),
+    "'; DROP TABLE users; --",
+    '" OR 1=1 --',
+    "%_\\",
+    "a\x00b",
+    "\u202e\U0001d573" * 5000,
+    "",
+    " ",
+    "{{7*7}}",
+    _nested(300),
 ]
 BASE_INPUTS = {
     "UserInput": {"id": "u2"},
@@ -77,8 +89,17 @@ BASE_INPUTS = {
     "EventInput": {"userId": "u1", "contentId": "c1", "eventType": "view"},
     "PrivacyInput": {"personalization": True},
 }
-PLAIN = {"ID": "c1", "String": "x", "Float": 1.0, "Int": 5, "Boolean": True, "ContentStatus": "PUBLISHED",
-         "ContentType": "VIDEO", "SearchMode": "TEXT", "Strategy": "HYBRID"}
+PLAIN = {
+    "ID": "c1",
+    "String": "x",
+    "Float": 1.0,
+    "Int": 5,
+    "Boolean": True,
+    "ContentStatus": "PUBLISHED",
+    "ContentType": "VIDEO",
+    "SearchMode": "TEXT",
+    "Strategy": "HYBRID",
+}
 TEXTUAL = {"ID", "String", "JSON"}
 
 
@@ -95,8 +116,11 @@ def _cases() -> list[tuple[str, str, str, str | None]]:
             for arg, spec in field.args.items():
                 named = get_named_type(spec.type)
                 if isinstance(named, GraphQLInputObjectType):
-                    found += [(kind, name, arg, f) for f, fs in named.fields.items()
-                              if get_named_type(fs.type).name in TEXTUAL]
+                    found += [
+                        (kind, name, arg, f)
+                        for f, fs in named.fields.items()
+                        if get_named_type(fs.type).name in TEXTUAL
+                    ]
                 elif isinstance(named, GraphQLScalarType) and named.name in TEXTUAL:
                     found.append((kind, name, arg, None))
     return found
@@ -108,9 +132,8 @@ def _operation(kind: str, name: str, target: str, inner: str | None, value: Any)
     defs, args, variables = [], [], {}
     for arg, spec in field.args.items():
         named = get_named_type(spec.type)
-        if (arg != target and not isinstance(spec.type, GraphQLNonNull)) or spec.default_value is not Undefined:
-            if arg != target:
-                continue
+        if arg != target and (not isinstance(spec.type, GraphQLNonNull) or spec.default_value is not Undefined):
+            continue
         if arg == target and inner is None:
             plain = value
         elif isinstance(named, GraphQLInputObjectType):
@@ -131,15 +154,25 @@ def _operation(kind: str, name: str, target: str, inner: str | None, value: Any)
 
 async def _fingerprint(state: AppState) -> tuple[int, ...]:
     tables = ["users", "content", "events", "event_types", "api_keys", "user_factors", "item_factors"]
-    sql = " UNION ALL ".join(f"SELECT '{t}', count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), ''))"
-                             f" FROM {t} t" for t in tables)
+    sql = " UNION ALL ".join(
+        f"SELECT '{t}', count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {t} t"
+        for t in tables
+    )
     async with state.engine.connect() as conn:
         return tuple(hash(tuple(row)) for row in (await conn.execute(text(sql))).all())
 
 
 @pytest.mark.parametrize(("kind", "name", "arg", "inner"), _cases())
-async def test_hostile_strings(client: httpx.AsyncClient, admin_key: str, gql: GQL, state: AppState,
-                               kind: str, name: str, arg: str, inner: str | None) -> None:
+async def test_hostile_strings(
+    client: httpx.AsyncClient,
+    admin_key: str,
+    gql: GQL,
+    state: AppState,
+    kind: str,
+    name: str,
+    arg: str,
+    inner: str | None,
+) -> None:
     await gql(SEED)
     for value in HOSTILE:
         before = await _fingerprint(state)

@@ -68,7 +68,8 @@ def _selection(field_type: Any) -> str:
 def _call(parent: str, name: str, arg: str, value: int) -> str:
     field = schema._schema.type_map[parent].fields[name]  # type: ignore[union-attr]
     args = [f"{arg}: {value}"] + [
-        f"{a}: {REQUIRED[a]}" for a, spec in field.args.items()
+        f"{a}: {REQUIRED[a]}"
+        for a, spec in field.args.items()
         if isinstance(spec.type, GraphQLNonNull) and spec.default_value is Undefined and a != arg
     ]
     call = f"{name}({', '.join(args)}) {_selection(field.type)}"
@@ -97,11 +98,23 @@ async def test_batches_are_capped_and_write_nothing(app_client: Any, admin_key: 
     events = [{"userId": "u1", "contentId": "c1", "eventType": "view"}] * 4
     contents = [{"id": f"b{i}", "title": "t", "contentType": "VIDEO"} for i in range(4)]
     async with app_client(max_batch_size=3) as http:
-        body = (await apost(http, "mutation($e: [EventInput!]!) { logEvents(inputs: $e) { accepted } }",
-                            {"e": events}, key=admin_key)).json()
+        body = (
+            await apost(
+                http,
+                "mutation($e: [EventInput!]!) { logEvents(inputs: $e) { accepted } }",
+                {"e": events},
+                key=admin_key,
+            )
+        ).json()
         assert error_codes(body) == ["BAD_USER_INPUT"]
-        body = (await apost(http, "mutation($c: [ContentInput!]!) { upsertContents(inputs: $c) { accepted } }",
-                            {"c": contents}, key=admin_key)).json()
+        body = (
+            await apost(
+                http,
+                "mutation($c: [ContentInput!]!) { upsertContents(inputs: $c) { accepted } }",
+                {"c": contents},
+                key=admin_key,
+            )
+        ).json()
         assert error_codes(body) == ["BAD_USER_INPUT"]
     assert await count_rows(state, "events") == 0
     assert await count_rows(state, "content") == 1
@@ -175,7 +188,8 @@ async def test_statement_timeout_ends_in_timeout(database_url: str, admin_key: s
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             await apost(http, "{ eventTypes { eventType } }", key=admin_key)  # key lookup before the lock
             response = await _with_content_locked(
-                state, lambda: apost(http, '{ content(id: "c1") { id } }', key=admin_key))
+                state, lambda: apost(http, '{ content(id: "c1") { id } }', key=admin_key)
+            )
     finally:
         await close_state(own)
     assert error_codes(response.json()) == ["TIMEOUT"]

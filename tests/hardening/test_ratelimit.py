@@ -14,8 +14,12 @@ from tests.conftest import GQL, error_codes, make_settings, new_key
 from tests.hardening.conftest import apost, count_rows
 from tests.hardening.servers import RedisServer
 
-LOW = {"rate_limit_queries_burst": 3, "rate_limit_queries_per_second": 0.01,
-       "rate_limit_events_burst": 3, "rate_limit_events_per_second": 0.01}
+LOW = {
+    "rate_limit_queries_burst": 3,
+    "rate_limit_queries_per_second": 0.01,
+    "rate_limit_events_burst": 3,
+    "rate_limit_events_per_second": 0.01,
+}
 QUERY = "{ eventTypes { eventType } }"
 LOG = 'mutation { logEvent(input: {userId: "u1", contentId: "c1", eventType: "view"}) { duplicate } }'
 
@@ -48,8 +52,9 @@ async def test_events_have_their_own_budget(app_client: Any, gql: GQL, client_ke
     async with app_client(**LOW) as http:
         for _ in range(3):
             await apost(http, QUERY, key=client_key)  # spend the query budget
-        batch = await apost(http, "mutation($e: [EventInput!]!) { logEvents(inputs: $e) { accepted } }",
-                            {"e": events}, key=client_key)
+        batch = await apost(
+            http, "mutation($e: [EventInput!]!) { logEvents(inputs: $e) { accepted } }", {"e": events}, key=client_key
+        )
         assert batch.json()["data"]["logEvents"]["accepted"] == 2
         assert "errors" not in (await apost(http, LOG, key=client_key)).json()
         refused = await apost(http, LOG, key=client_key)

@@ -16,7 +16,10 @@ def test_short_soak(pg_uri: str, tmp_path: Path) -> None:
     with serve_process(server_env(url, RECENGINE_AUTH="disabled"), tmp_path / "serve.log") as (base, _):
         run = subprocess.run(
             [sys.executable, str(ROOT / "bench" / "soak.py"), "--url", base, "--clients", "4", "--duration", "4"],
-            capture_output=True, text=True, timeout=300, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
         )
     assert run.stdout.strip(), run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

@@ -43,9 +43,7 @@ def test_ease_woodbury_matches_direct_inverse() -> None:
     b = np.eye(9) - p / np.diag(p)
     np.testing.assert_allclose(wide.scores(np.arange(6)), x.toarray() @ b, atol=1e-8)
     tall.fit(sp.csr_matrix(sp.vstack([x, x])))
-    np.testing.assert_allclose(
-        tall.scores(np.arange(6)), x.toarray() @ (np.eye(9) - p2(x) / np.diag(p2(x))), atol=1e-8
-    )
+    np.testing.assert_allclose(tall.scores(np.arange(6)), x.toarray() @ (np.eye(9) - p2(x) / np.diag(p2(x))), atol=1e-8)
 
 
 def p2(x: sp.csr_matrix) -> np.ndarray:

@@ -53,9 +53,7 @@ def test_blend_weights_decide_and_anchors_are_kept() -> None:
 
 
 def test_blend_keeps_best_duplicate_within_a_source() -> None:
-    sources = {
-        "item_neighbors": [Candidate("x", 0.2, "p"), Candidate("x", 0.9, "q"), Candidate("y", 0.5, "p")]
-    }
+    sources = {"item_neighbors": [Candidate("x", 0.2, "p"), Candidate("x", 0.9, "q"), Candidate("y", 0.5, "p")]}
     ranked = blend(sources, 5, weights={"item_neighbors": 1.0})
     assert [r.item_id for r in ranked] == ["x", "y"]
     assert ranked[0].anchors["item_neighbors"] == "q"
@@ -114,3 +112,9 @@ def test_profile_vector_decays_old_items() -> None:
     even = profile_vector(vectors, np.array([1.0, 1.0]), np.array([0.0, 0.0]), half_life_days=30.0)
     assert even.tolist() == pytest.approx([2**-0.5, 2**-0.5], abs=1e-6)
     assert profile_vector(np.zeros((0, 2)), np.zeros(0), np.zeros(0), 30.0).shape == (2,)
+
+
+def test_zero_weight_sources_alone_still_rank() -> None:
+    ranked = blend({"popular": _cands({"a": 3.0, "b": 1.0})}, 2, weights={"popular": 0.0, "collaborative": 1.0})
+    assert [r.item_id for r in ranked] == ["a", "b"]
+    assert ranked[0].score == pytest.approx(1.0)

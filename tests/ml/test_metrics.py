@@ -41,9 +41,7 @@ def test_single_held_out_item() -> None:
 
 def test_map_normalised_by_min_k_relevant() -> None:
     # hits at 1 and 3: (1/1 + 2/3) / min(3, 4)
-    assert metrics.average_precision_at_k(["a", "x", "b"], {"a", "b", "c", "d"}, 3) == pytest.approx(
-        (1 + 2 / 3) / 3
-    )
+    assert metrics.average_precision_at_k(["a", "x", "b"], {"a", "b", "c", "d"}, 3) == pytest.approx((1 + 2 / 3) / 3)
 
 
 def test_empty_relevant_is_zero() -> None:
