@@ -8,11 +8,43 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Select, cast, func, literal, literal_column, select
+from sqlalchemy import ColumnElement, Select, cast, func, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.hybrid import Candidate
 from app.models import Content, Event, EventType, ItemFactor
+
+
+NEIGHBOR_FILTER = """c.status = 'published'
+          AND (CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))
+          AND c.content_id <> ALL(CAST(:excl AS text[]))"""
+
+EMBEDDING_NEIGHBORS = f"""
+SELECT a.anchor, n.content_id, n.score
+FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
+JOIN content src ON src.content_id = a.anchor AND src.embedding IS NOT NULL
+CROSS JOIN LATERAL (
+    SELECT c.content_id, 1 - (c.embedding <=> src.embedding) AS score
+    FROM content c
+    WHERE c.embedding IS NOT NULL AND {NEIGHBOR_FILTER}
+    ORDER BY c.embedding <=> src.embedding
+    LIMIT :k
+) n
+ORDER BY a.pos, n.score DESC"""
+
+# {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
+FACTOR_NEIGHBORS = f"""
+SELECT a.anchor, n.content_id, n.score
+FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
+JOIN item_factors src ON src.model_version_id = {{version}} AND src.content_id = a.anchor
+CROSS JOIN LATERAL (
+    SELECT f.content_id, -((f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))) AS score
+    FROM item_factors f JOIN content c ON c.content_id = f.content_id
+    WHERE f.model_version_id = {{version}} AND {NEIGHBOR_FILTER}
+    ORDER BY (f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))
+    LIMIT :k
+) n
+ORDER BY a.pos, n.score DESC"""
 
 
 @dataclass(frozen=True)
@@ -71,25 +103,22 @@ class RetrievalRepository:
         return await self._candidates(stmt)
 
     async def embedding_neighbors(self, anchors: Sequence[str], *, f: Filters, k: int) -> list[Candidate]:
-        """Nearest items of each anchor by content embedding, tagged with the anchor."""
-        out: list[Candidate] = []
-        vectors = await self.embeddings(anchors)
-        for anchor in anchors:
-            if anchor in vectors:
-                found = await self.by_embedding(vectors[anchor], f=f, k=k)
-                out.extend(Candidate(c.item_id, c.score, anchor) for c in found)
-        return out
+        """Nearest items of each anchor by content embedding, tagged with the anchor (one query)."""
+        if not anchors:
+            return []
+        return await self._neighbors(EMBEDDING_NEIGHBORS, anchors, f, k)
 
-    async def factor_neighbors(
-        self, anchors: Sequence[str], item_vectors: dict[str, np.ndarray], *, version: int, f: Filters, k: int
-    ) -> list[Candidate]:
-        """Nearest items of each anchor by ALS item factors, tagged with the anchor."""
-        out: list[Candidate] = []
-        for anchor in anchors:
-            if anchor in item_vectors:
-                found = await self.collaborative(item_vectors[anchor], version=version, f=f, k=k)
-                out.extend(Candidate(c.item_id, c.score, anchor) for c in found)
-        return out
+    async def factor_neighbors(self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int) -> list[Candidate]:
+        """Nearest items of each anchor by ALS item factors, tagged with the anchor (one query)."""
+        if not anchors:
+            return []
+        sql = FACTOR_NEIGHBORS.format(version=int(version), dim=int(dim))
+        return await self._neighbors(sql, anchors, f, k)
+
+    async def _neighbors(self, sql: str, anchors: Sequence[str], f: Filters, k: int) -> list[Candidate]:
+        params = {"anchors": list(anchors), "ctype": f.content_type, "excl": list(f.exclude), "k": k}
+        rows = await self.session.execute(text(sql), params)
+        return [Candidate(item_id=r[1], score=float(r[2]), anchor_id=r[0]) for r in rows]
 
     async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings of these items."""

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from enum import Enum
 
+from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -15,6 +16,8 @@ from app.models import ApiKey
 from app.repositories.api_keys import ApiKeyRepository
 
 KEY_PREFIX = "rk_"
+ROLE_MEMO_SECONDS = 5
+_roles: TTLCache[str, Role | None] = TTLCache(maxsize=10_000, ttl=ROLE_MEMO_SECONDS)
 
 
 class Role(str, Enum):
@@ -50,6 +53,7 @@ async def create_key(session: AsyncSession, *, name: str, role: str) -> NewKey:
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     await repo.add(name=name, key_hash=hash_key(secret), prefix=secret[:8], role=role)
     await session.commit()
+    _roles.pop(hash_key(secret), None)
     return NewKey(name=name, role=Role(role), secret=secret)
 
 
@@ -63,15 +67,22 @@ async def revoke_key(session: AsyncSession, *, name: str) -> None:
     if not await ApiKeyRepository(session).revoke(name):
         raise NotFound(f"no active key named {name!r}", field="name")
     await session.commit()
+    _roles.clear()
 
 
 async def role_for(session: AsyncSession, *, secret: str) -> Role | None:
-    """The role of an active key, or None; the stored hash is compared in constant time."""
+    """The role of an active key, or None; the stored hash is compared in constant time.
+
+    Answers are remembered for ROLE_MEMO_SECONDS per process, so a revocation reaches other
+    replicas within that time (at once in the process that revoked).
+    """
     digest = hash_key(secret)
+    if digest in _roles:
+        return _roles[digest]
     key = await ApiKeyRepository(session).get_by_hash(digest)
-    if key is None or not hmac.compare_digest(key.key_hash, digest):
-        return None
-    return Role(key.role)
+    role = Role(key.role) if key is not None and hmac.compare_digest(key.key_hash, digest) else None
+    _roles[digest] = role
+    return role
 
 
 def bearer_token(header: str | None) -> str | None:

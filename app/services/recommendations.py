@@ -158,7 +158,7 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
     async with engine.sessions() as session:
         state = await _user_state(session, request.user_id)
         repo = RetrievalRepository(session)
-        consumed = await repo.consumed(request.user_id) if state.history else []
+        consumed = await _consumed(repo, request.user_id, state.history)
         filters = Filters(request.content_type, tuple(sorted(set(consumed) | set(request.exclude_ids))))
         fallback = _fallback_kind(state)
         if fallback is None:
@@ -174,6 +174,15 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
         model_version=model.version_id if model else None, response_time_ms=0.0,
         timestamp=datetime.now(UTC), cached=False, strategy=request.strategy,
     )
+
+
+async def _consumed(
+    repo: RetrievalRepository, user_id: str, history: list[tuple[str, str, float | None, datetime]]
+) -> list[str]:
+    """Items the user has events with: the history holds them all unless it hit its limit."""
+    if len(history) < HISTORY_LIMIT:
+        return sorted({cid for cid, *_ in history})
+    return await repo.consumed(user_id)
 
 
 async def _user_state(session: AsyncSession, user_id: str) -> _UserState:
@@ -255,9 +264,8 @@ async def _sources(
         if "collaborative" in wanted and vector is not None:
             sources["collaborative"] = await repo.collaborative(vector, version=model.version_id, f=filters, k=k)
         if "factor_neighbors" in wanted:
-            anchor_vectors = {a: model.item_factors[model.item_index[a]] for a in anchors if a in model.item_index}
             sources["factor_neighbors"] = await repo.factor_neighbors(
-                anchors, anchor_vectors, version=model.version_id, f=filters, k=request.count * 2
+                anchors, version=model.version_id, dim=model.dim, f=filters, k=request.count * 2
             )
     if "content" in wanted:
         profile = await _profile(repo, positives, state.history, weights, engine.settings.decay_half_life_days)
