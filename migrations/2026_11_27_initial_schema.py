@@ -19,7 +19,10 @@ depends_on: str | Sequence[str] | None = None
 FUNCTIONS = r"""
 CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at = now();
+    -- Activity bookkeeping (last_active) is not an edit of the record.
+    IF to_jsonb(NEW) - 'last_active' - 'updated_at' IS DISTINCT FROM to_jsonb(OLD) - 'last_active' - 'updated_at' THEN
+        NEW.updated_at = now();
+    END IF;
     RETURN NEW;
 END $$;
 

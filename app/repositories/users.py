@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,12 +49,15 @@ class UserRepository:
         result = await self.session.execute(stmt)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    async def touch(self, user_ids: Sequence[str], at: datetime) -> None:
-        """Record activity (last_active) without firing updated_at semantics for profile edits."""
+    async def touch(self, latest: dict[str, datetime]) -> None:
+        """Move each user's last_active forward to the given time, in one statement."""
         await self.session.execute(
-            update(User)
-            .where(User.user_id.in_(user_ids), func.coalesce(User.last_active, at) <= at)
-            .values(last_active=at)
+            text(
+                "UPDATE users u SET last_active = v.at "
+                "FROM unnest(CAST(:ids AS text[]), CAST(:ats AS timestamptz[])) AS v(id, at) "
+                "WHERE u.user_id = v.id AND (u.last_active IS NULL OR u.last_active < v.at)"
+            ),
+            {"ids": list(latest), "ats": list(latest.values())},
         )
 
     async def set_privacy(self, user_id: str, settings: dict[str, bool]) -> User:

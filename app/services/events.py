@@ -111,9 +111,7 @@ async def _touch_users(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     latest: dict[str, datetime] = {}
     for row in rows:
         latest[row["user_id"]] = max(latest.get(row["user_id"], row["timestamp"]), row["timestamp"])
-    repo = UserRepository(session)
-    for at in sorted(set(latest.values())):
-        await repo.touch([u for u, t in latest.items() if t == at], at)
+    await UserRepository(session).touch(latest)
 
 
 async def list_events(session: AsyncSession, *, user_id: str, first: int, after: str | None, max_page: int) -> Page:

@@ -206,3 +206,16 @@ async def test_user_with_nested_events_and_content(gql: GQL) -> None:
     user = body["data"]["user"]
     assert user["events"]["totalCount"] == 1
     assert user["events"]["edges"][0]["node"] == {"content": {"title": "Item c1"}, "user": {"id": "n1"}}
+
+
+async def test_activity_moves_last_active_not_updated_at(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1")
+    await gql(UPSERT_USER, {"input": {"id": "act"}})
+    before = await rows(state, "SELECT updated_at, last_active FROM users WHERE user_id = 'act'")
+    later = datetime(2030, 1, 1, tzinfo=UTC).isoformat()
+    await gql(LOG, {"input": {"userId": "act", "contentId": "c1", "eventType": "view", "timestamp": later}})
+    after = await rows(state, "SELECT updated_at, last_active FROM users WHERE user_id = 'act'")
+    assert after[0][0] == before[0][0] and after[0][1] == datetime(2030, 1, 1, tzinfo=UTC)
+    await gql(UPSERT_USER, {"input": {"id": "act", "segments": ["x"]}})
+    edited = await rows(state, "SELECT updated_at FROM users WHERE user_id = 'act'")
+    assert edited[0][0] > before[0][0]
