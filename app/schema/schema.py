@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
@@ -20,6 +21,7 @@ from app.schema.observability import OperationMetrics
 from app.security.limits import limit_extensions, schema_config
 from app.security.ratelimit import RateLimits
 
+PARSE_CACHE_SIZE = 1024
 CLIENT = [ClientAccess]
 ADMIN = [AdminAccess]
 
@@ -111,6 +113,8 @@ def build_schema(settings: Settings | None = None) -> Schema:
     extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
     if settings.rate_limit_enabled:
         extensions.append(RateLimits)
+    # Clients send the same few documents over and over: parse and validate each once.
+    extensions += [ParserCache(maxsize=PARSE_CACHE_SIZE), ValidationCache(maxsize=PARSE_CACHE_SIZE)]
     return Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
 
 
