@@ -6,13 +6,14 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo serve test lint typecheck schema clean
+.PHONY: install demo serve test lint typecheck schema bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/hardening/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
+	cd tests/hardening/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its dev extras
@@ -32,6 +33,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy app
+
+bench: $(STAMP) ## Benchmark report at 10k and 100k items into bench-out/
+	$(BIN)/recengine bench run --output bench-out
 
 schema: $(STAMP) ## Re-export schema.graphql
 	$(BIN)/recengine export-schema schema.graphql

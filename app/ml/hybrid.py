@@ -134,6 +134,37 @@ def _accumulate(
     return contributions, anchors
 
 
+# Weights of the single-family strategies; CONTENT_BASED's were chosen on validation like HYBRID's.
+STRATEGY_WEIGHTS: dict[str, dict[str, float]] = {
+    "hybrid": DEFAULT_WEIGHTS,
+    "collaborative": {"collaborative": 1.0},
+    "content_based": {"content": 1.0, "item_neighbors": 4.0},
+    "popular": {"popular": 1.0},
+    "trending": {"trending": 1.0},
+}
+
+SHORT_HISTORY = 20
+CONTENT_BOOST = 0.4
+COLLABORATIVE_SOURCES = ("collaborative", "factor_neighbors", "co_occurrence")
+
+
+def history_weights(weights: Mapping[str, float], history_length: int) -> dict[str, float]:
+    """Trust the collaborative sources in proportion to history length; content carries short histories.
+
+    Factors or co-occurrences learnt from a handful of events mostly point at the popular
+    mainstream, while the content sources already see what those few items have in common.
+    At SHORT_HISTORY distinct items or more the weights are returned unchanged.
+    """
+    trust = min(1.0, max(history_length, 0) / SHORT_HISTORY)
+    total = sum(max(float(w), 0.0) for name, w in weights.items() if name != RECENCY) or 1.0
+    out = dict(weights)
+    for name in COLLABORATIVE_SOURCES:
+        out[name] = float(weights.get(name, 0.0)) * trust
+    for name in ("content", "item_neighbors"):
+        out[name] = float(weights.get(name, 0.0)) + (1.0 - trust) * CONTENT_BOOST * total
+    return out
+
+
 def blend(
     sources: Mapping[str, Sequence[Candidate]],
     count: int,
@@ -142,15 +173,20 @@ def blend(
     diversity: float = 0.0,
     vectors: Mapping[str, np.ndarray] | None = None,
     recency: Mapping[str, float] | None = None,
+    history_length: int | None = None,
 ) -> list[Ranked]:
     """Blend sources into `count` results, scores in [0, 1] descending.
 
     `recency` maps item id to freshness in [0, 1], weighted by `weights["recency"]`;
-    `diversity` in [0, 1] is the MMR trade-off, using `vectors` (item id -> embedding).
+    `diversity` in [0, 1] is the MMR trade-off, using `vectors` (item id -> embedding);
+    `history_length` (the user's distinct items) shifts weight to content for short histories.
     """
     if count <= 0:
         return []
-    scale = _weights_for(sources, DEFAULT_WEIGHTS if weights is None else weights)
+    chosen = DEFAULT_WEIGHTS if weights is None else weights
+    if history_length is not None:
+        chosen = history_weights(chosen, history_length)
+    scale = _weights_for(sources, chosen)
     contributions, anchors = _accumulate(sources, scale)
     if recency and scale.get(RECENCY, 0.0) > 0:
         for item_id, parts in contributions.items():

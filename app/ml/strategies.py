@@ -209,9 +209,14 @@ def blend_top(
     *,
     diversity: float = 0.0,
     vectors: Mapping[str, np.ndarray] | None = None,
+    history_lengths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each user's top-n item indices from the serving blend (-1 padding)."""
-    names = [name for name in sources.lists if weights.get(name, 0.0) > 0]
+    """Each user's top-n item indices from the serving blend (-1 padding).
+
+    With `history_lengths` (distinct training items per user, in the lists' user order) the
+    blend adapts its weights to each user's history exactly as the service does.
+    """
+    names = list(sources.lists)
     n_users = len(next(iter(sources.lists.values()))) if sources.lists else 0
     top = np.full((n_users, n), -1, dtype=np.int64)
     for u in range(n_users):
@@ -221,6 +226,7 @@ def blend_top(
             weights=weights,
             diversity=diversity,
             vectors=vectors,
+            history_length=None if history_lengths is None else int(history_lengths[u]),
         )
         for j, item in enumerate(ranked):
             top[u, j] = item_pos[item.item_id]

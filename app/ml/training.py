@@ -16,6 +16,7 @@ from app.db import SessionFactory
 from app.ml.als import ALSModel, build_interactions
 from app.ml.embeddings import MODEL_NAME, content_text, get_embedder, text_hash
 from app.ml.gate import EventArrays, FactorModel, holdout_ndcg
+from app.ml.links import link_rows
 from app.models import ModelVersion
 from app.repositories import bulk
 from app.repositories.content import ContentRepository
@@ -163,10 +164,14 @@ async def train(
         factors=factors,
         iterations=iterations,
     )
+    if step:
+        step("links", 0, 1)
+    links, report.stats["links"] = await asyncio.to_thread(links_for, events, settings)
+    report.stats["link_rows"] = len(links)
     candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
     incumbent = await active_model(sessions)
     report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
-    report.version_id = await _store(sessions, model, report)
+    report.version_id = await _store(sessions, model, links, report)
     report.activated = better or force
     report.reason = _reason(incumbent is None, better, force, report.metrics)
     if report.activated:
@@ -185,7 +190,16 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
     return f"ndcg@10 {score:.4f} < active {active:.4f}: kept as candidate"
 
 
-async def _store(sessions: SessionFactory, model: ALSModel, report: TrainReport) -> int:
+def links_for(events: EventArrays, settings: Settings) -> tuple[list[tuple[str, str, float]], str]:
+    """The co_occurrence link table of the training interactions."""
+    inter = build_interactions(events.user_ids, events.item_ids, events.weights, events.timestamps,
+                               half_life_days=settings.decay_half_life_days)
+    return link_rows(inter)
+
+
+async def _store(
+    sessions: SessionFactory, model: ALSModel, links: list[tuple[str, str, float]], report: TrainReport
+) -> int:
     async with sessions() as session:
         repo = ModelVersionRepository(session)
         version = await repo.add(
@@ -194,6 +208,7 @@ async def _store(sessions: SessionFactory, model: ALSModel, report: TrainReport)
         await repo.set_metrics(version.id, report.metrics)
         await repo.write_item_factors(version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
+        await repo.write_links(version.id, links)
         await session.commit()
         return version.id
 

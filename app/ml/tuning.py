@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.ml import baselines, strategies
-from app.ml.hybrid import SOURCES
+from app.ml.hybrid import SOURCES, STRATEGY_WEIGHTS
 from app.ml.strategies import SourceLists, SourceParams
 
 if TYPE_CHECKING:
@@ -162,7 +162,10 @@ def blended(
     pos = {str(item): i for i, item in enumerate(ctx.item_ids)}
     vecs = {str(item): ctx.vectors[i] for i, item in enumerate(ctx.item_ids)} if diversity > 0 else None
     t0 = time.perf_counter()
-    top = strategies.blend_top(lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs)
+    lengths = split.history.seen().getnnz(axis=1)[split.users]
+    top = strategies.blend_top(
+        lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs, history_lengths=lengths
+    )
     return top, time.perf_counter() - t0
 
 
@@ -248,8 +251,8 @@ def tune_blends(
     return best[1], {
         "HYBRID": best[2],
         "CONTENT_BASED": content,
-        "COLLABORATIVE": {"collaborative": 1.0},
-        "POPULAR": {"popular": 1.0},
+        "COLLABORATIVE": STRATEGY_WEIGHTS["collaborative"],
+        "POPULAR": STRATEGY_WEIGHTS["popular"],
     }
 
 

@@ -5,7 +5,7 @@ from app.models.base import Base
 from app.models.content import Content
 from app.models.event import Event, EventKey
 from app.models.event_type import EventType
-from app.models.model_version import ItemFactor, ModelVersion, UserFactor
+from app.models.model_version import ItemFactor, ItemLink, ModelVersion, UserFactor
 from app.models.user import User
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "EventKey",
     "EventType",
     "ItemFactor",
+    "ItemLink",
     "ModelVersion",
     "User",
     "UserFactor",

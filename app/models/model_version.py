@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import DateTime, ForeignKey, Integer, Text, func
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +36,19 @@ class UserFactor(Base):
     user_id: Mapped[str] = mapped_column(Text, ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True)
     factors: Mapped[Any] = mapped_column(Vector())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ItemLink(Base):
+    """One item-to-item link (neighbour and weight) under one model version."""
+
+    __tablename__ = "item_links"
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_id: Mapped[str] = mapped_column(Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True)
+    neighbor_id: Mapped[str] = mapped_column(Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
 
 
 class ItemFactor(Base):

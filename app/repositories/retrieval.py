@@ -47,6 +47,18 @@ CROSS JOIN LATERAL (
 ORDER BY a.pos, n.score DESC"""
 
 
+CO_OCCURRENCE = f"""
+SELECT l.neighbor_id, sum(l.weight * h.w) AS score,
+       (array_agg(h.content_id ORDER BY l.weight * h.w DESC))[1] AS anchor
+FROM unnest(CAST(:items AS text[]), CAST(:weights AS float8[])) AS h(content_id, w)
+JOIN item_links l ON l.model_version_id = {{version}} AND l.content_id = h.content_id
+JOIN content c ON c.content_id = l.neighbor_id
+WHERE {NEIGHBOR_FILTER}
+GROUP BY l.neighbor_id
+ORDER BY score DESC, l.neighbor_id
+LIMIT :k"""
+
+
 @dataclass(frozen=True)
 class Filters:
     """What every source must respect: published only, a content type, exclusions."""
@@ -114,6 +126,15 @@ class RetrievalRepository:
             return []
         sql = FACTOR_NEIGHBORS.format(version=int(version), dim=int(dim))
         return await self._neighbors(sql, anchors, f, k)
+
+    async def co_occurrence(self, items: dict[str, float], *, version: int, f: Filters, k: int) -> list[Candidate]:
+        """Items linked to the user's items: sum of item weight x link weight, anchored on the top contributor."""
+        if not items:
+            return []
+        params = {"items": list(items), "weights": list(items.values()), "ctype": f.content_type,
+                  "excl": list(f.exclude), "k": k}
+        rows = await self.session.execute(text(CO_OCCURRENCE.format(version=int(version))), params)
+        return [Candidate(item_id=r[0], score=float(r[1]), anchor_id=r[2]) for r in rows]
 
     async def _neighbors(self, sql: str, anchors: Sequence[str], f: Filters, k: int) -> list[Candidate]:
         params = {"anchors": list(anchors), "ctype": f.content_type, "excl": list(f.exclude), "k": k}

@@ -38,6 +38,9 @@ class Cache(Protocol):
     async def incr(self, key: str) -> int:
         """Increment the counter at `key` (no TTL); returns the new value."""
 
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every value whose key starts with `prefix`; returns how many."""
+
     async def close(self) -> None:
         """Release connections."""
 
@@ -86,6 +89,13 @@ class MemoryCache:
         async with self._lock:
             self._counters[key] = self._counters.get(key, 0) + 1
             return self._counters[key]
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every value under `prefix`."""
+        doomed = [k for k in list(self._values.keys()) if k.startswith(KEY_PREFIX + prefix)]
+        for key in doomed:
+            self._values.pop(key, None)
+        return len(doomed)
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -143,6 +153,22 @@ class RedisCache:
         except (RedisError, OSError) as exc:
             self._failed("incr", exc)
             return 0
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Remove every value under `prefix` (SCAN + UNLINK); a failure is logged and ignored."""
+        removed = 0
+        try:
+            batch: list[bytes] = []
+            async for key in self._redis.scan_iter(match=KEY_PREFIX + prefix + "*", count=500):
+                batch.append(key)
+                if len(batch) == 500:
+                    removed += int(await self._redis.unlink(*batch))
+                    batch = []
+            if batch:
+                removed += int(await self._redis.unlink(*batch))
+        except (RedisError, OSError) as exc:
+            self._failed("delete_prefix", exc)
+        return removed
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -27,14 +27,7 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 HISTORY_LIMIT = 500
-ANCHORS = 3
-STRATEGY_SOURCES = {
-    "hybrid": ("collaborative", "content", "item_neighbors", "factor_neighbors", "popular", "trending"),
-    "collaborative": ("collaborative", "factor_neighbors"),
-    "content_based": ("content", "item_neighbors"),
-    "popular": ("popular",),
-    "trending": ("trending",),
-}
+ANCHOR_ITEMS = 10  # recent items whose neighbours are candidates (the evaluation's tuned value)
 
 
 class Strategy(str, Enum):
@@ -161,12 +154,12 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
         consumed = await _consumed(repo, request.user_id, state.history)
         filters = Filters(request.content_type, tuple(sorted(set(consumed) | set(request.exclude_ids))))
         fallback = _fallback_kind(state)
+        weights = _weights(request, fallback, len({cid for cid, *_ in state.history}))
         if fallback is None:
-            sources = await _sources(engine, session, request, model, state, filters)
+            sources = await _sources(engine, session, request, model, state, filters, weights)
         else:
             sources = await _non_personal(engine, repo, request, filters)
-        positives = len({cid for cid, *_ in state.history})
-        ranked = hybrid.blend(sources, request.count, weights=_weights(request, fallback, positives))
+        ranked = hybrid.blend(sources, request.count, weights=weights)
         ranked = await _fill(repo, ranked, request.count, filters)
         items = await _explain(engine, repo, ranked, fallback)
     return RecResult(
@@ -202,33 +195,13 @@ def _fallback_kind(state: _UserState) -> ReasonKind | None:
 
 
 NON_PERSONAL_WEIGHTS = {"popular": 0.5, "trending": 0.5}
-SHORT_HISTORY = 20
-CONTENT_BOOST = 0.4
 
 
-def _weights(request: RecRequest, fallback: ReasonKind | None, positives: int) -> dict[str, float]:
-    """HYBRID blends with the tuned weights; a single-family strategy keeps their ratios."""
+def _weights(request: RecRequest, fallback: ReasonKind | None, history_length: int) -> dict[str, float]:
+    """The strategy's blend weights (as evaluated), adapted to the user's history length."""
     if fallback is not None:
         return NON_PERSONAL_WEIGHTS
-    if request.strategy is Strategy.HYBRID:
-        return history_weights(hybrid.DEFAULT_WEIGHTS, positives)
-    tuned = hybrid.DEFAULT_WEIGHTS
-    return {n: tuned[n] if tuned.get(n, 0.0) > 0 else 1.0 for n in STRATEGY_SOURCES[request.strategy.value]}
-
-
-def history_weights(weights: dict[str, float], positives: int) -> dict[str, float]:
-    """Trust the collaborative sources in proportion to history length; content carries short histories.
-
-    An ALS vector folded in from a handful of events mostly points at the popular mainstream,
-    while the content profile already says what those few events have in common.
-    """
-    trust = min(1.0, positives / SHORT_HISTORY)
-    out = dict(weights)
-    for name in ("collaborative", "factor_neighbors", "co_occurrence"):
-        out[name] = weights.get(name, 0.0) * trust
-    for name in ("content", "item_neighbors"):
-        out[name] = weights.get(name, 0.0) + (1.0 - trust) * CONTENT_BOOST
-    return out
+    return hybrid.history_weights(hybrid.STRATEGY_WEIGHTS[request.strategy.value], history_length)
 
 
 async def _non_personal(
@@ -251,34 +224,71 @@ async def _sources(
     model: ActiveModel | None,
     state: _UserState,
     filters: Filters,
+    blend_weights: dict[str, float],
 ) -> dict[str, list[Candidate]]:
+    """Candidates of every source the blend will weigh, each one SQL query."""
     repo = RetrievalRepository(session)
-    wanted = STRATEGY_SOURCES[request.strategy.value]
+    wanted = {name for name, weight in blend_weights.items() if weight > 0}
     weights = await engine.event_weights()
     positives = [(cid, ts) for cid, et, val, ts in state.history if event_weight(et, val, weights) > 0]
-    anchors = list(dict.fromkeys(cid for cid, _ in positives))[:ANCHORS]
-    k = max(request.count * 3, 50)
+    anchors = list(dict.fromkeys(cid for cid, _ in positives))[:ANCHOR_ITEMS]
+    k, k_small = max(request.count * 3, 50), request.count * 2
     sources: dict[str, list[Candidate]] = {}
-    if model is not None and ("collaborative" in wanted or "factor_neighbors" in wanted):
-        vector = await _user_vector(session, engine, model, request.user_id, state, weights)
-        if "collaborative" in wanted and vector is not None:
-            sources["collaborative"] = await repo.collaborative(vector, version=model.version_id, f=filters, k=k)
-        if "factor_neighbors" in wanted:
-            sources["factor_neighbors"] = await repo.factor_neighbors(
-                anchors, version=model.version_id, dim=model.dim, f=filters, k=request.count * 2
-            )
+    if model is not None:
+        sources |= await _model_sources(session, engine, model, request, state, filters, wanted, anchors, weights)
     if "content" in wanted:
         profile = await _profile(repo, positives, state.history, weights, engine.settings.decay_half_life_days)
         if profile is not None:
             sources["content"] = await repo.by_embedding(profile, f=filters, k=k)
     if "item_neighbors" in wanted:
-        sources["item_neighbors"] = await repo.embedding_neighbors(anchors, f=filters, k=request.count * 2)
-    sources.update(await _non_personal(engine, repo, request, filters) if "popular" in wanted else {})
-    if "trending" in wanted and "trending" not in sources:
-        sources["trending"] = await engine.engagement(
-            repo, f=filters, k=k, window_hours=engine.settings.trending_window_hours
-        )
+        sources["item_neighbors"] = await repo.embedding_neighbors(anchors, f=filters, k=k_small)
+    for name, window in (("popular", None), ("trending", engine.settings.trending_window_hours)):
+        if name in wanted:
+            sources[name] = await engine.engagement(repo, f=filters, k=k, window_hours=window)
     return sources
+
+
+async def _model_sources(
+    session: AsyncSession,
+    engine: Engine,
+    model: ActiveModel,
+    request: RecRequest,
+    state: _UserState,
+    filters: Filters,
+    wanted: set[str],
+    anchors: list[str],
+    weights: dict[str, float],
+) -> dict[str, list[Candidate]]:
+    """The sources that read the active model: ALS vector, factor neighbours, item links."""
+    repo = RetrievalRepository(session)
+    k = max(request.count * 3, 50)
+    sources: dict[str, list[Candidate]] = {}
+    if "collaborative" in wanted:
+        vector = await _user_vector(session, engine, model, request.user_id, state, weights)
+        if vector is not None:
+            sources["collaborative"] = await repo.collaborative(vector, version=model.version_id, f=filters, k=k)
+    if "factor_neighbors" in wanted:
+        sources["factor_neighbors"] = await repo.factor_neighbors(
+            anchors, version=model.version_id, dim=model.dim, f=filters, k=request.count * 2
+        )
+    if "co_occurrence" in wanted:
+        items = item_weights(state.history, weights, engine.settings.decay_half_life_days)
+        sources["co_occurrence"] = await repo.co_occurrence(items, version=model.version_id, f=filters, k=k)
+    return sources
+
+
+def item_weights(
+    history: list[tuple[str, str, float | None, datetime]], weights: dict[str, float], half_life_days: float
+) -> dict[str, float]:
+    """Each item's summed event weight, decayed by age relative to the user's newest event (positives only)."""
+    if not history:
+        return {}
+    newest = history[0][3]
+    totals: dict[str, float] = {}
+    for cid, event_type, value, ts in history:
+        age = (newest - ts).total_seconds() / 86_400
+        totals[cid] = totals.get(cid, 0.0) + event_weight(event_type, value, weights) * 0.5 ** (age / half_life_days)
+    return {cid: w for cid, w in totals.items() if w > 0}
 
 
 async def _user_vector(

@@ -86,11 +86,13 @@ async def update_privacy(
 
 
 async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> DeletionReceipt:
-    """Erase profile, events, factors and cached results in one transaction."""
+    """Erase profile, events, factors in one transaction, then every cache entry of the user."""
     await get_user(session, user_id=user_id)
     counts = await UserRepository(session).delete_everything(user_id)
     await session.commit()
-    await invalidate_user(cache, user_id)
+    await invalidate_user(cache, user_id)  # a request racing the deletion cannot re-cache under the old generation
+    await cache.delete_prefix(f"rec:{user_id}:")
+    await cache.delete(generation_key(user_id))
     return DeletionReceipt(
         user_id=user_id,
         events=counts["events"],

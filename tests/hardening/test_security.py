@@ -147,11 +147,6 @@ async def test_delete_user_leaves_no_row(gql: GQL, state: AppState) -> None:
             assert count == 0, table
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delete_user only bumps the generation counter: the user's cached results "
-    "and the counter key stay in Redis until their TTL (see docs/HARDENING.md)",
-)
 async def test_delete_user_leaves_no_cache_entry(database_url: str, admin_key: str) -> None:
     import httpx
     from redis.asyncio import Redis
