@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
@@ -114,7 +114,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     if settings.rate_limit_enabled:
         extensions.append(RateLimits)
     # Clients send the same few documents over and over: parse and validate each once.
-    extensions += [ParserCache(maxsize=PARSE_CACHE_SIZE), ValidationCache(maxsize=PARSE_CACHE_SIZE)]
+    extensions.append(ValidationCache(maxsize=PARSE_CACHE_SIZE))
     return Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
 
 
