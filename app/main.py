@@ -111,7 +111,9 @@ async def prepare(state: AppState) -> None:
     await migrate.create_partitions(state.engine, state.settings.partition_months_ahead)
     if state.settings.admin_api_key is not None:
         async with state.sessions() as session:
-            await auth.ensure_key(session, name="bootstrap-admin", secret=state.settings.admin_api_key.get_secret_value())
+            await auth.ensure_key(
+                session, name="bootstrap-admin", secret=state.settings.admin_api_key.get_secret_value()
+            )
     if state.settings.auth is AuthMode.DISABLED:
         logger.warning("authentication is DISABLED (RECENGINE_AUTH=disabled): for local work only")
     task = asyncio.ensure_future(_warm_up(state))

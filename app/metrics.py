@@ -17,9 +17,7 @@ GRAPHQL_LATENCY = Histogram(
     ["operation"],
     buckets=LATENCY_BUCKETS,
 )
-GRAPHQL_ERRORS = Counter(
-    "recengine_graphql_errors_total", "GraphQL errors returned, by error code.", ["code"]
-)
+GRAPHQL_ERRORS = Counter("recengine_graphql_errors_total", "GraphQL errors returned, by error code.", ["code"])
 RECOMMENDATION_REQUESTS = Counter(
     "recommendation_requests_total", "Recommendation requests, by strategy and cache use.", ["strategy", "cached"]
 )

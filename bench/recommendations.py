@@ -61,9 +61,7 @@ def main() -> None:
     """Parse arguments, prepare the data, measure, print the table and ratio."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument(
-        "--database-url", default=None, help="Server to use (default: configured or embedded)."
-    )
+    parser.add_argument("--database-url", default=None, help="Server to use (default: configured or embedded).")
     parser.add_argument("--users", type=int, default=60)
     parser.add_argument("--output", type=Path, default=None, help="Write the rows as JSON here.")
     args = parser.parse_args()

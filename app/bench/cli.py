@@ -14,9 +14,7 @@ from app.cli import console
 
 bench_app = typer.Typer(help="Synthetic scale data and benchmarks.", no_args_is_help=True)
 root.add_typer(bench_app, name="bench")
-DatabaseUrl = Annotated[
-    str | None, typer.Option(help="Target database (default: the configured or embedded one).")
-]
+DatabaseUrl = Annotated[str | None, typer.Option(help="Target database (default: the configured or embedded one).")]
 
 
 @bench_app.command("generate")
@@ -48,22 +46,14 @@ def generate(
 
 @bench_app.command("run")
 def run(
-    output: Annotated[Path, typer.Option(help="Folder for bench.json, bench.md and plots.")] = Path(
-        "bench-out"
-    ),
+    output: Annotated[Path, typer.Option(help="Folder for bench.json, bench.md and plots.")] = Path("bench-out"),
     sizes: Annotated[str, typer.Option(help="Catalog sizes, comma separated (1000000 = 10M events).")] = (
         "10000,100000"
     ),
-    database_url: Annotated[
-        str | None, typer.Option(help="Server to use; one database per size is created.")
-    ] = None,
+    database_url: Annotated[str | None, typer.Option(help="Server to use; one database per size is created.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the data.")] = 42,
-    fresh: Annotated[
-        bool, typer.Option(help="Regenerate data even when the size's database holds it.")
-    ] = False,
-    profile: Annotated[
-        bool, typer.Option(help="Record the API server with py-spy (profile_<size>.svg).")
-    ] = False,
+    fresh: Annotated[bool, typer.Option(help="Regenerate data even when the size's database holds it.")] = False,
+    profile: Annotated[bool, typer.Option(help="Record the API server with py-spy (profile_<size>.svg).")] = False,
     quick: Annotated[bool, typer.Option(help="Fewer requests per measurement (smoke runs).")] = False,
 ) -> None:
     """Measure recommendations (GraphQL and raw SQL), recall, ingest, training, embedding, memory."""
@@ -98,6 +88,5 @@ def run(
     outcome = run_bench(options, say=lambda m: console.print(m))
     console.print((output / "bench.md").read_text())
     console.print(
-        f"wrote {output}/bench.json, bench.md, latency_vs_size.png, rps_vs_size.png "
-        f"(peak RSS {outcome.rss_mb} MB)"
+        f"wrote {output}/bench.json, bench.md, latency_vs_size.png, rps_vs_size.png (peak RSS {outcome.rss_mb} MB)"
     )

@@ -83,9 +83,7 @@ async def _timed(conn: asyncpg.Connection, sql: str, *args: Any) -> float:
     return round(time.perf_counter() - started, 3)
 
 
-async def load(
-    url: str, spec: synth.Spec, *, fresh: bool = False, progress: Progress | None = None
-) -> LoadReport:
+async def load(url: str, spec: synth.Spec, *, fresh: bool = False, progress: Progress | None = None) -> LoadReport:
     """Load `spec` into the (migrated) database at `url`, unless it already holds it."""
     say = progress or (lambda _: None)
     conn = await connect(url)
@@ -118,9 +116,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
 
 
 async def _mark(conn: asyncpg.Connection, spec: synth.Spec, report: LoadReport) -> None:
-    await conn.execute(
-        f"CREATE TABLE {MARKER} (spec jsonb, report jsonb, loaded_at timestamptz DEFAULT now())"
-    )
+    await conn.execute(f"CREATE TABLE {MARKER} (spec jsonb, report jsonb, loaded_at timestamptz DEFAULT now())")
     body = {"rows": report.rows, "seconds": report.seconds, "index_seconds": report.index_seconds}
     await conn.execute(
         f"INSERT INTO {MARKER} (spec, report) VALUES ($1, $2)", json.dumps(spec.as_dict()), json.dumps(body)
@@ -184,9 +180,7 @@ async def _copy_events(conn: asyncpg.Connection, spec: synth.Spec) -> int:
         users = synth.user_id(part.user)
         stamps = [_stamp(t) for t in part.ts.tolist()]
         values = [None if np.isnan(v) else v for v in part.value.tolist()]
-        records = list(
-            zip(ids, users, synth.content_id(part.item), part.types.tolist(), values, stamps, strict=True)
-        )
+        records = list(zip(ids, users, synth.content_id(part.item), part.types.tolist(), values, stamps, strict=True))
         await conn.copy_records_to_table("events", records=records, columns=EVENT_COLUMNS)
         keys = [(r[0], r[1], r[5]) for r in records]
         await conn.copy_records_to_table("event_keys", records=keys, columns=KEY_COLUMNS)

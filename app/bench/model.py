@@ -64,29 +64,21 @@ def fit_only(weights: dict[str, float], settings: Settings, spec: synth.Spec) ->
     arrays_s = time.perf_counter() - started
     started = time.perf_counter()
     fit(arrays, settings, seed=settings.training_seed)
-    return TrainTiming(
-        round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0, int(arrays.user_ids.size)
-    )
+    return TrainTiming(round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0, int(arrays.user_ids.size))
 
 
 async def _store(sessions: SessionFactory, model: ALSModel, events: int) -> tuple[float, float]:
     started = time.perf_counter()
     async with sessions() as session:
         repo = ModelVersionRepository(session)
-        version = await repo.add(
-            kind="als", params=dict(model.params), stats={"events": events, "bench": True}
-        )
-        await bulk.copy_factors(
-            session, "item_factors", "content_id", version.id, model.item_ids, model.item_factors
-        )
+        version = await repo.add(kind="als", params=dict(model.params), stats={"events": events, "bench": True})
+        await bulk.copy_factors(session, "item_factors", "content_id", version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
         store_s = time.perf_counter() - started
         started = time.perf_counter()
         await session.execute(text("SET maintenance_work_mem = '1GB'"))
         # same DDL as ModelVersionRepository.write_item_factors, timed on its own here
-        await repo.write_item_factors(
-            version.id, [], np.zeros((0, model.item_factors.shape[1]), dtype=np.float32)
-        )
+        await repo.write_item_factors(version.id, [], np.zeros((0, model.item_factors.shape[1]), dtype=np.float32))
         index_s = time.perf_counter() - started
         await repo.activate(version)
         await session.commit()

@@ -50,9 +50,7 @@ async def _queries(conn: asyncpg.Connection, n: int, seed: int) -> list[tuple[np
     return out
 
 
-async def _top(
-    conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, exact: bool
-) -> tuple[set[str], float]:
+async def _top(conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, exact: bool) -> tuple[set[str], float]:
     import time
 
     sql = QUERY.format(filter="AND content_type = $2" if ctype else "")
@@ -80,8 +78,7 @@ async def measure_recall(
                 await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
                 got = [await _top(conn, v, t if filtered else None, False) for v, t in sample]
                 hits = [
-                    len(g[0] & e[0]) / max(1, min(10, len(e[0])))
-                    for g, e in zip(got, truth[filtered], strict=True)
+                    len(g[0] & e[0]) / max(1, min(10, len(e[0]))) for g, e in zip(got, truth[filtered], strict=True)
                 ]
                 out.append(
                     Recall(

@@ -31,9 +31,7 @@ def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for r in results:
         if r["operation"] != "sql":
             continue
-        g = _find(
-            results, operation="recommendations", cached=False, size=r["size"], concurrency=r["concurrency"]
-        )
+        g = _find(results, operation="recommendations", cached=False, size=r["size"], concurrency=r["concurrency"])
         if g is None or not r["p99_ms"]:
             continue
         key = str(r["size"]) if r["concurrency"] == 1 else f"{r['size']}@c{r['concurrency']}"

@@ -136,9 +136,7 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
     outcome.results += [r.row() for r in rows]
     say(f"[{size}] recall")
     found = asyncio.run(
-        recall.measure_recall(
-            url, size, ef_values=options.ef_values, queries=options.recall_queries, seed=options.seed
-        )
+        recall.measure_recall(url, size, ef_values=options.ef_values, queries=options.recall_queries, seed=options.seed)
     )
     outcome.recall += [r.row() for r in found]
 
@@ -197,9 +195,7 @@ async def _users(url: str, n: int, seed: int) -> list[str]:
 async def _items(url: str, n: int, seed: int) -> list[str]:
     conn = await load.connect(url)
     try:
-        rows = await conn.fetch(
-            "SELECT content_id FROM content ORDER BY md5(content_id || $1) LIMIT $2", str(seed), n
-        )
+        rows = await conn.fetch("SELECT content_id FROM content ORDER BY md5(content_id || $1) LIMIT $2", str(seed), n)
         return [r[0] for r in rows]
     finally:
         await conn.close()
@@ -229,8 +225,6 @@ def embed_stats(n: int, size: int, batch: int = 64) -> Stats:
         embedder.encode(texts[start : start + batch])
         latencies.append(time.perf_counter() - t)
     wall = time.perf_counter() - started
-    stats = summarize(
-        latencies, wall, size=size, operation="embed", concurrency=1, cached=False, per_request=batch
-    )
+    stats = summarize(latencies, wall, size=size, operation="embed", concurrency=1, cached=False, per_request=batch)
     stats.rps = round(n / wall, 1)
     return stats

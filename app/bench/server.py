@@ -24,9 +24,7 @@ def free_port() -> int:
 class Server:
     """`uvicorn app.main:create_app` against `database_url`, auth off, in-process cache."""
 
-    def __init__(
-        self, database_url: str, *, env: dict[str, str] | None = None, profile: str | None = None
-    ) -> None:
+    def __init__(self, database_url: str, *, env: dict[str, str] | None = None, profile: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
@@ -125,7 +123,5 @@ class Server:
         self.start()
         return self
 
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()

@@ -77,8 +77,11 @@ class Replayer:
 
     async def __aenter__(self) -> Replayer:
         settings = get_settings()  # the same pgvector session settings as the API's engine (app/db.py)
-        server = {"timezone": "UTC", "hnsw.ef_search": str(settings.hnsw_ef_search),
-                  "hnsw.iterative_scan": "relaxed_order"}
+        server = {
+            "timezone": "UTC",
+            "hnsw.ef_search": str(settings.hnsw_ef_search),
+            "hnsw.iterative_scan": "relaxed_order",
+        }
         self.pool = await asyncpg.create_pool(
             dsn(self.database_url), min_size=self.pool_size, max_size=self.pool_size, server_settings=server
         )

@@ -17,9 +17,7 @@ DIM = 384
 EMBEDDING_MODEL = "synthetic-clustered"
 CONTENT_TYPES = np.array(["product", "video", "article", "post", "image", "audio"], dtype=object)
 CONTENT_TYPE_P = np.array([0.3, 0.25, 0.2, 0.1, 0.1, 0.05])
-EVENT_TYPES = np.array(
-    ["view", "click", "like", "bookmark", "share", "add_to_cart", "purchase", "rate"], dtype=object
-)
+EVENT_TYPES = np.array(["view", "click", "like", "bookmark", "share", "add_to_cart", "purchase", "rate"], dtype=object)
 EVENT_TYPE_P = np.array([0.6, 0.2, 0.07, 0.03, 0.02, 0.04, 0.02, 0.02])
 YEAR_SECONDS = 365 * 86_400.0
 CHUNK = 200_000

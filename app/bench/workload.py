@@ -20,9 +20,7 @@ RECOMMEND = """query Rec($u: ID!, $ctx: JSON) {
   }
 }"""
 LOG_ONE = "mutation One($e: EventInput!) { logEvent(input: $e) { duplicate } }"
-LOG_MANY = (
-    "mutation Many($es: [EventInput!]!) { logEvents(inputs: $es) { accepted duplicates errors { index } } }"
-)
+LOG_MANY = "mutation Many($es: [EventInput!]!) { logEvents(inputs: $es) { accepted duplicates errors { index } } }"
 _run_ids = itertools.count()
 
 
@@ -149,9 +147,7 @@ async def ingest(base_url: str, users: list[str], items: list[str], size: int, p
         for batch, total in ((100, plan.batches_100), (1000, plan.batches_1000)):
 
             async def many(i: int, batch: int = batch) -> None:
-                await _post(
-                    http, LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]}
-                )
+                await _post(http, LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]})
 
             out.append(
                 await measure(

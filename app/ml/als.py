@@ -68,9 +68,7 @@ class Interactions:
         return {item: col for col, item in enumerate(self.item_ids)}
 
 
-def _decay(
-    timestamps: np.ndarray | None, n: int, half_life_days: float | None, now: float | None
-) -> np.ndarray:
+def _decay(timestamps: np.ndarray | None, n: int, half_life_days: float | None, now: float | None) -> np.ndarray:
     """Per-event decay factor 0.5 ** (age_days / half_life); ones when no half-life."""
     if half_life_days is None:
         return np.ones(n, dtype=np.float64)
@@ -165,9 +163,7 @@ def fold_in_vector(
     return solution.astype(np.float32)
 
 
-def _positive_totals(
-    n_items: int, item_indices: np.ndarray, confidences: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _positive_totals(n_items: int, item_indices: np.ndarray, confidences: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct item indices with their summed confidences, positives only."""
     idx = np.asarray(item_indices, dtype=np.int64).ravel()
     conf = np.asarray(confidences, dtype=np.float64).ravel()
@@ -274,9 +270,7 @@ class ALSModel:
         self._yty = None
         return self
 
-    def recommend(
-        self, user_index: int, n: int = 10, exclude_seen: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(self, user_index: int, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item indices and scores for a trained user."""
         if not 0 <= user_index < self.user_factors.shape[0]:
             raise IndexError(f"user index {user_index} out of range")
@@ -357,7 +351,5 @@ class ALSModel:
             model.user_ids = [str(u) for u in data["user_ids"]]
             model.item_ids = [str(i) for i in data["item_ids"]]
             shape = tuple(int(x) for x in data["seen_shape"])
-            model._seen = sp.csr_matrix(
-                (data["seen_data"], data["seen_indices"], data["seen_indptr"]), shape=shape
-            )
+            model._seen = sp.csr_matrix((data["seen_data"], data["seen_indices"], data["seen_indptr"]), shape=shape)
         return model

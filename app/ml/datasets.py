@@ -18,9 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-ML_LATEST_SMALL_URL = (
-    "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
-)
+ML_LATEST_SMALL_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
 NO_GENRES = "(no genres listed)"
 DOWNLOAD_TIMEOUT_S = 60.0
 
@@ -162,9 +160,7 @@ def _read_movies(
     return movies
 
 
-def _column(
-    path: Path, lines: list[int], values: list[str], dtype: type, name: str
-) -> np.ndarray:
+def _column(path: Path, lines: list[int], values: list[str], dtype: type, name: str) -> np.ndarray:
     """Convert a column of strings with numpy, naming the first bad line on failure."""
     try:
         return np.array(values, dtype=dtype)
@@ -193,9 +189,7 @@ def _read_ratings(path: Path) -> Ratings:
     rating = _column(path, lines, values, np.float32, "rating")
     finite = np.isfinite(rating)
     if not finite.all():
-        raise _bad_line(
-            path, lines[int(np.argmin(finite))], "rating is not a finite number"
-        )
+        raise _bad_line(path, lines[int(np.argmin(finite))], "rating is not a finite number")
     return Ratings(
         user_ids=np.array(users, dtype=object),
         item_ids=np.array(items, dtype=object),
@@ -215,9 +209,7 @@ def load_movielens(path: Path, progress: bool = False) -> MovieLens:
     with _progress(progress) as step:
         links = step("links.csv", lambda: _read_links(path / "links.csv"))
         tags = step("tags.csv", lambda: _read_tags(path / "tags.csv"))
-        movies = step(
-            "movies.csv", lambda: _read_movies(path / "movies.csv", links, tags)
-        )
+        movies = step("movies.csv", lambda: _read_movies(path / "movies.csv", links, tags))
         ratings = step("ratings.csv", lambda: _read_ratings(path / "ratings.csv"))
     return MovieLens(movies=movies, ratings=ratings)
 
@@ -308,11 +300,8 @@ def download_movielens(dest: Path, url: str = ML_LATEST_SMALL_URL) -> Path:
     except (urllib.error.URLError, OSError, ValueError, zipfile.BadZipFile) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DatasetUnavailable(
-            f"could not download MovieLens from {url}: {reason}. "
-            "Pass the path of an extracted copy instead."
+            f"could not download MovieLens from {url}: {reason}. Pass the path of an extracted copy instead."
         ) from exc
     if not target.is_dir():
-        raise DatasetUnavailable(
-            f"the archive from {url} has no {target.name}/ directory"
-        )
+        raise DatasetUnavailable(f"the archive from {url} has no {target.name}/ directory")
     return target

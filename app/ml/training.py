@@ -192,8 +192,13 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
 
 def links_for(events: EventArrays, settings: Settings) -> tuple[list[tuple[str, str, float]], str]:
     """The co_occurrence link table of the training interactions."""
-    inter = build_interactions(events.user_ids, events.item_ids, events.weights, events.timestamps,
-                               half_life_days=settings.decay_half_life_days)
+    inter = build_interactions(
+        events.user_ids,
+        events.item_ids,
+        events.weights,
+        events.timestamps,
+        half_life_days=settings.decay_half_life_days,
+    )
     return link_rows(inter)
 
 

@@ -163,9 +163,7 @@ def blended(
     vecs = {str(item): ctx.vectors[i] for i, item in enumerate(ctx.item_ids)} if diversity > 0 else None
     t0 = time.perf_counter()
     lengths = split.history.seen().getnnz(axis=1)[split.users]
-    top = strategies.blend_top(
-        lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs, history_lengths=lengths
-    )
+    top = strategies.blend_top(lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs, history_lengths=lengths)
     return top, time.perf_counter() - t0
 
 

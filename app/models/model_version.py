@@ -43,11 +43,13 @@ class ItemLink(Base):
 
     __tablename__ = "item_links"
 
-    model_version_id: Mapped[int] = mapped_column(
-        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    content_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True
     )
-    content_id: Mapped[str] = mapped_column(Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True)
-    neighbor_id: Mapped[str] = mapped_column(Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True)
+    neighbor_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True
+    )
     weight: Mapped[float] = mapped_column(Float)
 
 

@@ -23,8 +23,7 @@ async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]])
     """COPY events (EVENT_COLUMNS order) into a staging table, then store the ones with new ids."""
     driver = await _raw(session)
     await driver.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS staging_events "
-        "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        "CREATE TEMP TABLE IF NOT EXISTS staging_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     await driver.copy_records_to_table("staging_events", records=records, columns=list(EVENT_COLUMNS))
     cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,23 +76,3 @@ class EventRepository:
         """Events per user."""
         stmt = select(Event.user_id, func.count()).where(Event.user_id.in_(user_ids)).group_by(Event.user_id)
         return {row[0]: int(row[1]) for row in await self.session.execute(stmt)}
-
-    async def recent_items(self, user_id: str, *, limit: int) -> list[tuple[str, str, float | None, datetime]]:
-        """The user's latest (content_id, event_type, value, timestamp) rows."""
-        stmt = (
-            select(Event.content_id, Event.event_type, Event.value, Event.timestamp)
-            .where(Event.user_id == user_id)
-            .order_by(Event.timestamp.desc())
-            .limit(limit)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in await self.session.execute(stmt)]
-
-    async def partition_of(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-        """Which partition table holds each event (for operators and tests)."""
-        stmt = select(Event.event_id, literal_column("tableoid::regclass::text")).where(Event.event_id.in_(event_ids))
-        return {row[0]: str(row[1]) for row in await self.session.execute(stmt)}
-
-
-def event_cursor_key(event: Event) -> tuple[datetime, uuid.UUID]:
-    """The keyset sort key of an event."""
-    return (event.timestamp, event.event_id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, Select, cast, func, literal, literal_column, select, text
+from sqlalchemy import ColumnElement, cast, func, literal, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.hybrid import Candidate
 from app.models import Content, Event, EventType, ItemFactor
-
 
 NEIGHBOR_FILTER = """c.status = 'published'
           AND (CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))
@@ -87,13 +87,14 @@ class RetrievalRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _candidates(self, stmt: Select[tuple[str, float]]) -> list[Candidate]:
-        return [Candidate(item_id=r[0], score=float(r[1])) for r in await self.session.execute(stmt)]
+    async def _candidates(self, stmt: Any) -> list[Candidate]:
+        rows = await self.session.execute(stmt)
+        return [Candidate(item_id=str(r[0]), score=float(r[1])) for r in rows]
 
     async def collaborative(self, user_vector: np.ndarray, *, version: int, f: Filters, k: int) -> list[Candidate]:
         """Items by inner product with the user's ALS vector (HNSW on the active version)."""
         expr = factor_expr(user_vector.size)
-        distance = expr.max_inner_product(user_vector)  # type: ignore[attr-defined]
+        distance = expr.max_inner_product(user_vector)
         stmt = (
             select(ItemFactor.content_id, (-distance).label("score"))
             .join(Content, Content.content_id == ItemFactor.content_id)
@@ -120,7 +121,9 @@ class RetrievalRepository:
             return []
         return await self._neighbors(EMBEDDING_NEIGHBORS, anchors, f, k)
 
-    async def factor_neighbors(self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int) -> list[Candidate]:
+    async def factor_neighbors(
+        self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int
+    ) -> list[Candidate]:
         """Nearest items of each anchor by ALS item factors, tagged with the anchor (one query)."""
         if not anchors:
             return []
@@ -131,8 +134,13 @@ class RetrievalRepository:
         """Items linked to the user's items: sum of item weight x link weight, anchored on the top contributor."""
         if not items:
             return []
-        params = {"items": list(items), "weights": list(items.values()), "ctype": f.content_type,
-                  "excl": list(f.exclude), "k": k}
+        params = {
+            "items": list(items),
+            "weights": list(items.values()),
+            "ctype": f.content_type,
+            "excl": list(f.exclude),
+            "k": k,
+        }
         rows = await self.session.execute(text(CO_OCCURRENCE.format(version=int(version))), params)
         return [Candidate(item_id=r[0], score=float(r[1]), anchor_id=r[2]) for r in rows]
 

@@ -78,10 +78,3 @@ class UserRepository:
         result = await self.session.execute(delete(User).where(User.user_id == user_id))
         counts["profiles"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         return counts
-
-    async def excluded_from_training(self) -> list[str]:
-        """Users who turned data sharing off."""
-        rows = await self.session.scalars(
-            select(User.user_id).where(User.privacy_settings["data_sharing"].astext == "false")
-        )
-        return list(rows)

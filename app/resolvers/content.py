@@ -12,7 +12,7 @@ from app.repositories.content import ContentFilter
 from app.repositories.pagination import decode_cursor
 from app.schema.common import BatchResult
 from app.schema.content import Content, ContentConnection, ContentInput, SearchHit
-from app.schema.enums import ContentStatus, ContentType, SearchMode
+from app.schema.enums import ContentStatus, ContentType, SearchMode, enum_str
 from app.services import content as service
 
 
@@ -35,8 +35,8 @@ async def contents(
 ) -> ContentConnection:
     """A page of items in id order."""
     filters = ContentFilter(
-        content_type=content_type.value if content_type else None,
-        status=status.value if status else None,
+        content_type=enum_str(content_type),
+        status=enum_str(status),
         category=category,
         tag=tag,
     )
@@ -62,8 +62,8 @@ async def search_content(
             session,
             query=query,
             count=count,
-            content_type=content_type.value if content_type else None,
-            mode=mode.value,
+            content_type=enum_str(content_type),
+            mode=str(mode.value),
             embed=ctx.state.recommender.embed,
             max_count=ctx.settings.max_page_size,
         )
@@ -105,6 +105,6 @@ async def set_content_status(
     ctx = info.context
     async with ctx.session() as session:
         row = await service.set_status(
-            session, ctx.state.recommender.invalidate_all, content_id=str(id), status=status.value
+            session, ctx.state.recommender.invalidate_all, content_id=str(id), status=str(status.value)
         )
     return Content.from_model(row)

@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.schema.common import JSON
-from app.schema.enums import ContentType
+from app.schema.enums import ContentType, enum_str
 from app.schema.recommendations import RecommendationResult, RecommendedItem, Strategy
 from app.services import recommendations as service
 
@@ -28,8 +28,8 @@ async def recommend(
     request = service.RecRequest(
         user_id=user_id,
         count=count,
-        content_type=content_type.value if content_type else None,
-        strategy=service.Strategy((strategy or Strategy.HYBRID).value),
+        content_type=enum_str(content_type),
+        strategy=service.Strategy(str((strategy or Strategy.HYBRID).value)),
         exclude_ids=tuple(str(i) for i in exclude_ids or ()),
         context=context,
     )
@@ -83,7 +83,7 @@ async def trending(
     items = await service.trending(
         info.context.state.recommender,
         count=count,
-        content_type=content_type.value if content_type else None,
+        content_type=enum_str(content_type),
         window_hours=window_hours,
     )
     return [RecommendedItem.from_domain(i) for i in items]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -53,7 +53,7 @@ class Content:
             status=ContentStatus(row.status),
             category=row.category,
             tags=list(row.tags),
-            metadata=row.metadata_,
+            metadata=cast(JSON, row.metadata_),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

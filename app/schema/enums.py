@@ -37,3 +37,8 @@ class SearchMode(Enum):
     TEXT = strawberry.enum_value("text", description="Weighted full-text search (title > description > tags).")
     SEMANTIC = strawberry.enum_value("semantic", description="Embedding similarity to the query.")
     HYBRID = strawberry.enum_value("hybrid", description="Reciprocal-rank fusion of TEXT and SEMANTIC.")
+
+
+def enum_str(value: Enum | None) -> str | None:
+    """The stored string of an enum argument, or None."""
+    return None if value is None else str(value.value)

@@ -38,7 +38,11 @@ def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return GraphQLError(MASKED_MESSAGE, nodes=error.nodes, path=error.path, extensions=extensions)
     GRAPHQL_ERRORS.labels(code).inc()
     return GraphQLError(
-        error.message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
         original_error=original if isinstance(original, AppError) else None,
         extensions={**(error.extensions or {}), **extensions},
     )
@@ -54,4 +58,4 @@ class ErrorCodes(SchemaExtension):
             return
         context = self.execution_context.context
         request_id = getattr(context, "request_id", None)
-        result.errors = [format_error(e, request_id) for e in result.errors]
+        result.errors = [format_error(e, request_id) for e in result.errors or []]

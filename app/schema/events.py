@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -61,7 +61,7 @@ class Event:
             session_id=row.session_id,
             device_type=row.device_type,
             platform=row.platform,
-            metadata=row.metadata_,
+            metadata=cast(JSON, row.metadata_),
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -133,9 +133,9 @@ class ModelVersion:
         return cls(
             id=row.id,
             kind=row.kind,
-            params=row.params,
-            training_stats=row.training_stats,
-            metrics=row.metrics,
+            params=cast(JSON, row.params),
+            training_stats=cast(JSON, row.training_stats),
+            metrics=cast(JSON, row.metrics),
             trained_at=row.trained_at,
             status=row.status,
         )

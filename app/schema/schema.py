@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ValidationCache
 from graphql import GraphQLError
+from strawberry.extensions import ValidationCache
+from strawberry.permission import BasePermission
 from strawberry.types import ExecutionContext
 
 from app.config import Settings
@@ -22,8 +23,8 @@ from app.security.limits import limit_extensions, schema_config
 from app.security.ratelimit import RateLimits
 
 PARSE_CACHE_SIZE = 1024
-CLIENT = [ClientAccess]
-ADMIN = [AdminAccess]
+CLIENT: list[type[BasePermission]] = [ClientAccess]
+ADMIN: list[type[BasePermission]] = [AdminAccess]
 
 
 @strawberry.type(description="Read users, content, events and recommendations.")
@@ -39,22 +40,26 @@ class Query:
         resolver=events_r.events, permission_classes=CLIENT, description="A user's events, newest first."
     )
     search_content = strawberry.field(
-        resolver=content_r.search_content, permission_classes=CLIENT,
+        resolver=content_r.search_content,
+        permission_classes=CLIENT,
         description="Search published content: full-text, semantic or hybrid.",
     )
     event_types = strawberry.field(
         resolver=events_r.event_types, permission_classes=CLIENT, description="Event types and their weights."
     )
     recommendations = strawberry.field(
-        resolver=rec_r.recommendations, permission_classes=CLIENT,
+        resolver=rec_r.recommendations,
+        permission_classes=CLIENT,
         description="Personalized, explained recommendations for a user.",
     )
     similar_content = strawberry.field(
-        resolver=rec_r.similar_content, permission_classes=CLIENT,
+        resolver=rec_r.similar_content,
+        permission_classes=CLIENT,
         description="Items most similar to a given item.",
     )
     trending = strawberry.field(
-        resolver=rec_r.trending, permission_classes=CLIENT,
+        resolver=rec_r.trending,
+        permission_classes=CLIENT,
         description="Most engaged-with items in a recent window.",
     )
     model_versions = strawberry.field(
@@ -68,11 +73,13 @@ class Mutation:
         resolver=users_r.upsert_user, permission_classes=ADMIN, description="Create or update a user."
     )
     update_privacy_settings = strawberry.mutation(
-        resolver=users_r.update_privacy_settings, permission_classes=ADMIN,
+        resolver=users_r.update_privacy_settings,
+        permission_classes=ADMIN,
         description="Change a user's privacy choices.",
     )
     delete_user = strawberry.mutation(
-        resolver=users_r.delete_user, permission_classes=ADMIN,
+        resolver=users_r.delete_user,
+        permission_classes=ADMIN,
         description="Erase a user's profile, events, factors and cached results.",
     )
     upsert_content = strawberry.mutation(
@@ -91,11 +98,13 @@ class Mutation:
         resolver=events_r.log_events, permission_classes=CLIENT, description="Log many behavior events."
     )
     set_event_type_weight = strawberry.mutation(
-        resolver=events_r.set_event_type_weight, permission_classes=ADMIN,
+        resolver=events_r.set_event_type_weight,
+        permission_classes=ADMIN,
         description="Create an event type or change its weight.",
     )
     activate_model = strawberry.mutation(
-        resolver=admin_r.activate_model, permission_classes=ADMIN,
+        resolver=admin_r.activate_model,
+        permission_classes=ADMIN,
         description="Make a model version active (rollback or roll forward).",
     )
 
@@ -109,7 +118,7 @@ class Schema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> Schema:
     """The schema with the abuse limits and rate limits of `settings` (defaults when None)."""
-    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = settings or Settings(_env_file=None)
     extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
     if settings.rate_limit_enabled:
         extensions.append(RateLimits)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from strawberry.types import Info
@@ -14,6 +14,7 @@ from app.schema.common import JSON
 from app.schema.enums import UserStatus
 from app.schema.events import EventConnection
 from app.services import events as event_service
+from app.services.content import Page
 
 if TYPE_CHECKING:
     from app.schema.enums import ContentType
@@ -52,7 +53,7 @@ class User:
         if after is None and 1 <= first <= ctx.settings.max_page_size:
             rows = await ctx.loaders.latest_events.load((str(self.id), first))
             total = await ctx.loaders.event_counts.load(str(self.id))
-            page = event_service.Page(items=rows[:first], has_next=len(rows) > first, total=total)
+            page = Page(items=rows[:first], has_next=len(rows) > first, total=total)
             return EventConnection.from_page(page)
         async with ctx.session() as session:
             page = await event_service.list_events(
@@ -92,8 +93,8 @@ class User:
         return cls(
             id=strawberry.ID(row.user_id),
             email=row.email,
-            demographics=row.demographics,
-            preferences=row.preferences,
+            demographics=cast(JSON, row.demographics),
+            preferences=cast(JSON, row.preferences),
             segments=list(row.segments),
             privacy_settings=PrivacySettings(data_sharing=row.data_sharing, personalization=row.personalization),
             status=UserStatus(row.status),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from typing import Protocol, cast
 
 from cachetools import TTLCache
 from redis.asyncio import Redis
@@ -116,7 +116,7 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         """The value at `key`, or None (also when Redis is down)."""
         try:
-            value: bytes | None = await self._redis.get(KEY_PREFIX + key)
+            value = cast(bytes | None, await self._redis.get(KEY_PREFIX + key))
         except (RedisError, OSError) as exc:
             self._failed("get", exc)
             value = None
@@ -126,8 +126,7 @@ class RedisCache:
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         """Values at `keys`; all None when Redis is down."""
         try:
-            values: list[bytes | None] = await self._redis.mget([KEY_PREFIX + k for k in keys])
-            return values
+            return cast(list[bytes | None], await self._redis.mget([KEY_PREFIX + k for k in keys]))
         except (RedisError, OSError) as exc:
             self._failed("mget", exc)
             return [None] * len(keys)

@@ -49,7 +49,7 @@ class RecRequest:
     content_type: str | None = None
     strategy: Strategy = Strategy.HYBRID
     exclude_ids: tuple[str, ...] = ()
-    context: dict[str, Any] | None = None
+    context: object | None = None
 
 
 @dataclass
@@ -107,6 +107,8 @@ def _validate(request: RecRequest, max_count: int) -> None:
     check_count(request.count, name="count", maximum=max_count)
     if len(request.exclude_ids) > 1000:
         raise InvalidInput("excludeIds may list at most 1000 ids", field="excludeIds")
+    if request.context is not None and not isinstance(request.context, dict):
+        raise InvalidInput("context must be a JSON object", field="context")
     if request.context is not None and len(json.dumps(request.context, default=str)) > 16_384:
         raise InvalidInput("context must be at most 16384 bytes of JSON", field="context")
 
@@ -115,7 +117,8 @@ async def _cache_key(engine: Engine, request: RecRequest, model: ActiveModel | N
     user_gen, global_gen = await engine.cache.get_many([generation_key(request.user_id), GLOBAL_GENERATION])
     args = json.dumps(
         [request.count, request.content_type, request.strategy.value, sorted(request.exclude_ids), request.context],
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     digest = hashlib.sha256(args.encode()).hexdigest()[:24]
     version = model.version_id if model else 0
@@ -136,14 +139,26 @@ def _encode(result: RecResult) -> bytes:
 def _decode(raw: bytes, *, request_id: str) -> RecResult:
     data = json.loads(raw)
     items = [
-        RecItem(**{**item, "reasons": [Reason(ReasonKind(r["kind"]), r["anchor_content_id"], r["weight"])
-                                       for r in item["reasons"]]})
+        RecItem(
+            **{
+                **item,
+                "reasons": [
+                    Reason(ReasonKind(r["kind"]), r["anchor_content_id"], r["weight"]) for r in item["reasons"]
+                ],
+            }
+        )
         for item in data["items"]
     ]
     return RecResult(
-        user_id=data["user_id"], items=items, request_id=request_id, model_version=data["model_version"],
-        response_time_ms=0.0, timestamp=datetime.fromisoformat(data["timestamp"]), cached=True,
-        strategy=Strategy(data["strategy"]), notes=data.get("notes", {}),
+        user_id=data["user_id"],
+        items=items,
+        request_id=request_id,
+        model_version=data["model_version"],
+        response_time_ms=0.0,
+        timestamp=datetime.fromisoformat(data["timestamp"]),
+        cached=True,
+        strategy=Strategy(data["strategy"]),
+        notes=data.get("notes", {}),
     )
 
 
@@ -163,9 +178,14 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
         ranked = await _fill(repo, ranked, request.count, filters)
         items = await _explain(engine, repo, ranked, fallback)
     return RecResult(
-        user_id=request.user_id, items=items, request_id=request_id,
-        model_version=model.version_id if model else None, response_time_ms=0.0,
-        timestamp=datetime.now(UTC), cached=False, strategy=request.strategy,
+        user_id=request.user_id,
+        items=items,
+        request_id=request_id,
+        model_version=model.version_id if model else None,
+        response_time_ms=0.0,
+        timestamp=datetime.now(UTC),
+        cached=False,
+        strategy=request.strategy,
     )
 
 
@@ -317,14 +337,18 @@ def fold_in(
     model: ActiveModel, history: list[tuple[str, str, float | None, datetime]], weights: dict[str, float]
 ) -> np.ndarray | None:
     """A user vector from the user's events against the active item factors (implicit's recalculate_user)."""
-    known = [(model.item_index[cid], event_weight(et, val, weights)) for cid, et, val, _ in history
-             if cid in model.item_index]
+    known = [
+        (model.item_index[cid], event_weight(et, val, weights))
+        for cid, et, val, _ in history
+        if cid in model.item_index
+    ]
     if not known:
         return None
     idx = np.array([i for i, _ in known], dtype=np.int64)
     conf = np.array([c for _, c in known], dtype=np.float64)
-    vector = fold_in_vector(model.item_factors, model.yty, idx, conf,
-                            alpha=model.alpha, regularization=model.regularization)
+    vector = fold_in_vector(
+        model.item_factors, model.yty, idx, conf, alpha=model.alpha, regularization=model.regularization
+    )
     return vector if np.any(vector) else None
 
 
@@ -363,8 +387,10 @@ async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, fil
         extra += await repo.newest(f=f, k=count - len(ranked) - len(extra))
     floor = ranked[-1].score if ranked else 1.0
     n = len(extra)
-    fill = [Ranked(c.item_id, floor * (n - i) / (n + 1), {"popular": floor * (n - i) / (n + 1)}, {})
-            for i, c in enumerate(extra)]
+    fill = [
+        Ranked(c.item_id, floor * (n - i) / (n + 1), {"popular": floor * (n - i) / (n + 1)}, {})
+        for i, c in enumerate(extra)
+    ]
     return ranked + fill
 
 
@@ -392,8 +418,13 @@ async def similar_content(engine: Engine, *, content_id: str, count: int) -> lis
         found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,)), k=count)
     title = titles[content_id][0]
     return [
-        RecItem(c.item_id, round(min(max(c.score, 0.0), 1.0), 6), rank, f"Similar to {title}",
-                [Reason(ReasonKind.CONTENT_SIMILARITY, content_id, round(c.score, 6))])
+        RecItem(
+            c.item_id,
+            round(min(max(c.score, 0.0), 1.0), 6),
+            rank,
+            f"Similar to {title}",
+            [Reason(ReasonKind.CONTENT_SIMILARITY, content_id, round(c.score, 6))],
+        )
         for rank, c in enumerate(found, start=1)
     ]
 
@@ -412,6 +443,7 @@ async def trending(engine: Engine, *, count: int, content_type: str | None, wind
     for rank, item in enumerate(ranked, start=1):
         kind = ReasonKind.TRENDING if "trending" in item.contributions else ReasonKind.POPULARITY
         reasons = [Reason(kind, None, round(item.score, 6))]
-        items.append(RecItem(item.item_id, round(item.score, 6), rank,
-                             sentence(reasons, {}, window_hours=window_hours), reasons))
+        items.append(
+            RecItem(item.item_id, round(item.score, 6), rank, sentence(reasons, {}, window_hours=window_hours), reasons)
+        )
     return items

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -85,6 +87,21 @@ def test_every_type_field_and_argument_has_a_description() -> None:
     assert missing == []
 
 
+@contextmanager
+def counted(state: AppState) -> Iterator[list[str]]:
+    """Collect the SQL statements run inside the block."""
+    statements: list[str] = []
+
+    def listener(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
+
+
 async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -> None:
     contents = [{"id": f"n{i}", "title": f"T{i}", "contentType": "VIDEO"} for i in range(50)]
     await gql("mutation($i: [ContentInput!]!) { upsertContents(inputs: $i) { accepted } }", {"i": contents})
@@ -93,27 +110,16 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
     query = '{ events(userId: "%s", first: 50) { edges { node { content { title } user { id email } } } } }'
     counts = []
     for user in ("u1", "u2"):
-        statements: list[str] = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-        body = await gql(query % user)
-        event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
+        with counted(state) as statements:
+            body = await gql(query % user)
         assert len(body["data"]["events"]["edges"]) == 5
         counts.append(len(statements))
-    big = []
-    listener = lambda *args: big.append(args[2])  # noqa: E731
-    event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-    body = await gql("{ contents(first: 50) { edges { node { id similar(count: 1) { contentId } } } } }")
-    event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
     assert counts[0] == counts[1] <= 6
     users = "{ %s }" % " ".join(
         f'u{i}: user(id: "u{i}") {{ events(first: 5) {{ totalCount edges {{ node {{ content {{ title }} }} }} }} }}'
         for i in range(10)
     )
-    statements = []
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-    body = await gql(users)
-    event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
+    with counted(state) as statements:
+        body = await gql(users)
     assert all(body["data"][f"u{i}"]["events"]["totalCount"] == 5 for i in range(10))
     assert len(statements) <= 8, statements

@@ -118,9 +118,7 @@ def test_replicas_and_autoscaling(default_manifests: list[Manifest], render: Ren
     hpa = _one(default_manifests, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
-    targets = {
-        m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]
-    }
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["spec"]["metrics"]}
     assert targets == {"cpu": 70, "memory": 80}
     assert "replicas" not in _one(default_manifests, "Deployment")["spec"], "the HPA owns the replica count"
     fixed = render({**REQUIRED_VALUES, "autoscaling": {"enabled": False}})
@@ -154,9 +152,7 @@ def test_graceful_termination_outlasts_the_app_shutdown(default_manifests: list[
     shutdown = int(config["RECENGINE_SHUTDOWN_TIMEOUT_SECONDS"])
     pre_stop = int(pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"][1])
     grace = pod["terminationGracePeriodSeconds"]
-    assert grace > shutdown + pre_stop, (
-        f"grace {grace}s must exceed preStop {pre_stop}s + shutdown {shutdown}s"
-    )
+    assert grace > shutdown + pre_stop, f"grace {grace}s must exceed preStop {pre_stop}s + shutdown {shutdown}s"
 
 
 def test_settings_come_from_configmap_and_secret(default_manifests: list[Manifest]) -> None:
@@ -188,9 +184,7 @@ def test_migration_job_is_a_pre_install_and_pre_upgrade_hook(default_manifests: 
     secret_name = _env(container)["RECENGINE_DATABASE_URL"]["secretKeyRef"]["name"]
     hook_secret = next(d for d in _kinds(default_manifests, "Secret") if d["metadata"]["name"] == secret_name)
     assert set(_annotations(hook_secret)["helm.sh/hook"].split(",")) == MIGRATION_HOOK
-    assert int(_annotations(hook_secret)["helm.sh/hook-weight"]) < int(
-        _annotations(job).get("helm.sh/hook-weight", 0)
-    )
+    assert int(_annotations(hook_secret)["helm.sh/hook-weight"]) < int(_annotations(job).get("helm.sh/hook-weight", 0))
 
 
 def test_existing_secret_is_used_everywhere(render: Renderer) -> None:
@@ -226,9 +220,7 @@ def test_chart_files_present() -> None:
         assert (CHART_DIR / name).is_file(), f"charts/recengine/{name} is missing"
     readme = (CHART_DIR / "README.md").read_text()
     missing = [
-        key
-        for key in _leaf_keys(yaml.safe_load((CHART_DIR / "values.yaml").read_text()))
-        if f"`{key}`" not in readme
+        key for key in _leaf_keys(yaml.safe_load((CHART_DIR / "values.yaml").read_text())) if f"`{key}`" not in readme
     ]
     assert not missing, f"values missing from the README values table: {missing}"
 

@@ -63,18 +63,14 @@ def test_yaml_files_parse_and_pass_yamllint() -> None:
         relative = path.relative_to(REPO_ROOT)
         if config.is_file_ignored(str(relative)):
             continue
-        problems += [
-            f"{relative}:{p.line}:{p.column} {p.level} {p.desc} ({p.rule})" for p in linter.run(text, config)
-        ]
+        problems += [f"{relative}:{p.line}:{p.column} {p.level} {p.desc} ({p.rule})" for p in linter.run(text, config)]
     assert not problems, "yamllint:\n" + "\n".join(problems)
 
 
 def test_compose_validates_against_the_compose_spec() -> None:
     schema = json.loads((Path(__file__).parent / "compose-spec.json").read_text())
     validator = jsonschema.Draft201909Validator(schema)
-    errors = [
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_compose())
-    ]
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(_compose())]
     assert not errors, "compose file breaks the compose spec:\n" + "\n".join(errors)
 
 
@@ -85,9 +81,7 @@ def test_compose_services_wait_for_their_dependencies() -> None:
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for name in ("api", "migrate", "train"):
         depends = services[name]["depends_on"]
-        assert depends["postgres"]["condition"] == "service_healthy", (
-            f"{name} must wait for a healthy postgres"
-        )
+        assert depends["postgres"]["condition"] == "service_healthy", f"{name} must wait for a healthy postgres"
     assert services["api"]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["train"]["profiles"] == ["train"], "train runs on demand only"
     assert services["migrate"]["command"] == ["recengine", "migrate"]
@@ -109,9 +103,7 @@ def test_compose_healthchecks_and_volumes() -> None:
     assert any(v.startswith("postgres-data:") for v in services["postgres"]["volumes"])
     assert any(v.startswith("redis-data:") for v in services["redis"]["volumes"])
     env = services["api"]["environment"]
-    assert env["RECENGINE_DATABASE_URL"].startswith("postgresql+asyncpg://"), (
-        "containers never use the embedded DB"
-    )
+    assert env["RECENGINE_DATABASE_URL"].startswith("postgresql+asyncpg://"), "containers never use the embedded DB"
     assert env["RECENGINE_HOST"] == "0.0.0.0"
 
 
@@ -178,9 +170,7 @@ def test_dashboard_uses_only_exported_metrics(exported_metric_names: set[str]) -
         names = _metric_names(expr)
         assert names, f"no metric found in {expr!r}"
         unknown = names - exported_metric_names
-        assert not unknown, (
-            f"dashboard query {expr!r} uses metrics the app does not export: {sorted(unknown)}"
-        )
+        assert not unknown, f"dashboard query {expr!r} uses metrics the app does not export: {sorted(unknown)}"
 
 
 def test_dashboard_covers_the_required_panels() -> None:
@@ -225,9 +215,7 @@ def _chart_env_names(full_manifests: list[Manifest]) -> set[str]:
     return names
 
 
-def test_every_recengine_variable_is_a_setting(
-    settings_fields: set[str], full_manifests: list[Manifest]
-) -> None:
+def test_every_recengine_variable_is_a_setting(settings_fields: set[str], full_manifests: list[Manifest]) -> None:
     sources = {
         "docker/Dockerfile": set(RECENGINE_NAME.findall(DOCKERFILE.read_text())),
         "docker/docker-compose.yml": set(RECENGINE_NAME.findall(COMPOSE.read_text())),

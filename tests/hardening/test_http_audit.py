@@ -37,4 +37,6 @@ def test_graphql_http_audit(live_url: str) -> None:
     assert counts[("MUST", "ok")] >= 13, counts
     assert failed_musts == []
     not_ok_shoulds = sorted(r["name"] for r in results if r["name"].startswith("SHOULD") and r["status"] != "ok")
-    assert not_ok_shoulds == [], f"a SHOULD regressed: {[r for r in results if r['name'] in not_ok_shoulds]}; ; fix it or list it in docs/HARDENING.md and here"
+    assert not_ok_shoulds == [], (
+        f"a SHOULD regressed: {[r for r in results if r['name'] in not_ok_shoulds]}; ; fix it or list it in docs/HARDENING.md and here"
+    )

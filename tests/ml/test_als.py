@@ -108,16 +108,12 @@ def test_sums_and_sorted_ids() -> None:
 def test_time_decay() -> None:
     now = 1_000 * DAY
     stamps = np.array([now, now - 10 * DAY, now - 20 * DAY, now + DAY])
-    inter = build_interactions(
-        ["u"] * 4, ["a", "b", "c", "d"], np.full(4, 4.0), stamps, half_life_days=10, now=now
-    )
+    inter = build_interactions(["u"] * 4, ["a", "b", "c", "d"], np.full(4, 4.0), stamps, half_life_days=10, now=now)
     np.testing.assert_allclose(inter.matrix.toarray(), [[4.0, 2.0, 1.0, 4.0]], rtol=1e-6)
 
 
 def test_decay_defaults_to_newest_event() -> None:
-    inter = build_interactions(
-        ["u", "u"], ["a", "b"], np.array([2.0, 2.0]), np.array([0, 5 * DAY]), half_life_days=5
-    )
+    inter = build_interactions(["u", "u"], ["a", "b"], np.array([2.0, 2.0]), np.array([0, 5 * DAY]), half_life_days=5)
     np.testing.assert_allclose(inter.matrix.toarray(), [[1.0, 2.0]])
 
 

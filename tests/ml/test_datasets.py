@@ -161,9 +161,7 @@ def test_bad_header(tmp_path: Path) -> None:
 
 def test_download_unreachable(tmp_path: Path) -> None:
     url = "http://127.0.0.1:9/x.zip"
-    with pytest.raises(
-        DatasetUnavailable, match=re.escape(f"could not download MovieLens from {url}: ")
-    ) as info:
+    with pytest.raises(DatasetUnavailable, match=re.escape(f"could not download MovieLens from {url}: ")) as info:
         download_movielens(tmp_path, url=url)
     assert "extracted copy" in str(info.value)
 

@@ -32,9 +32,7 @@ def test_shape_dtype_and_unit_norm(embedder: Embedder) -> None:
 
 
 def test_similar_texts_are_closer(embedder: Embedder) -> None:
-    rocket, space, wedding = embedder.encode(
-        ["space rocket astronaut", "outer space", "romantic comedy wedding"]
-    )
+    rocket, space, wedding = embedder.encode(["space rocket astronaut", "outer space", "romantic comedy wedding"])
     assert float(rocket @ space) > float(rocket @ wedding) + 0.1
 
 
