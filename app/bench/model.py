@@ -13,7 +13,7 @@ from app.config import Settings
 from app.db import SessionFactory
 from app.ml.als import ALSModel
 from app.ml.gate import EventArrays
-from app.ml.training import event_weights, fit
+from app.ml.training import event_weights, fit, links_for
 from app.repositories import bulk
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
@@ -51,7 +51,8 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     started = time.perf_counter()
     model, _ = fit(arrays, settings, seed=settings.training_seed)
     fit_s = time.perf_counter() - started
-    store_s, index_s = await _store(sessions, model, arrays.user_ids.size)
+    links, _kind = links_for(arrays, settings)
+    store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
     return TrainTiming(
         round(arrays_s, 3), round(fit_s, 3), round(store_s, 3), round(index_s, 3), int(arrays.user_ids.size)
     )
@@ -67,13 +68,16 @@ def fit_only(weights: dict[str, float], settings: Settings, spec: synth.Spec) ->
     return TrainTiming(round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0, int(arrays.user_ids.size))
 
 
-async def _store(sessions: SessionFactory, model: ALSModel, events: int) -> tuple[float, float]:
+async def _store(
+    sessions: SessionFactory, model: ALSModel, events: int, links: list[tuple[str, str, float]]
+) -> tuple[float, float]:
     started = time.perf_counter()
     async with sessions() as session:
         repo = ModelVersionRepository(session)
         version = await repo.add(kind="als", params=dict(model.params), stats={"events": events, "bench": True})
         await bulk.copy_factors(session, "item_factors", "content_id", version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
+        await repo.write_links(version.id, links)
         store_s = time.perf_counter() - started
         started = time.perf_counter()
         await session.execute(text("SET maintenance_work_mem = '1GB'"))
