@@ -120,18 +120,24 @@ class Indexed:
 
 
 def index_data(data: EvalData) -> Indexed:
-    """Map ids to indices; catalog = item texts | interacted items, sorted."""
+    """Map ids to indices; catalog = item texts | interacted items, sorted.
+
+    Interactions are put in a canonical order (user, time, item), so ties in time split the
+    same way whatever order the source delivered them in (a file or the database).
+    """
     catalog = np.array(sorted(set(data.item_texts) | {str(i) for i in data.item_ids}), dtype=object)
     pos = {item: i for i, item in enumerate(catalog)}
     _, users = np.unique(np.asarray(data.user_ids).astype(str), return_inverse=True)
     items = np.array([pos[str(i)] for i in data.item_ids], dtype=np.int64)
+    stamps = np.asarray(data.timestamps, dtype=np.int64)
+    order = np.lexsort((items, stamps, users))
     return Indexed(
         catalog,
         int(users.max()) + 1 if users.size else 0,
-        users.astype(np.int64),
-        items,
-        event_weights(data),
-        np.asarray(data.timestamps, dtype=np.int64),
+        users.astype(np.int64)[order],
+        items[order],
+        event_weights(data)[order],
+        stamps[order],
     )
 
 
