@@ -11,7 +11,7 @@ import numpy as np
 
 from app.context import AppState
 from app.ml.datasets import load_movielens
-from app.ml.evaluation import eval_data_from_movielens, run_evaluation
+from app.ml.evaluation import EvalData, eval_data_from_movielens, run_evaluation
 from app.services.evaluation_data import eval_data_from_db
 from app.services.importer import import_movielens
 from tests.engine.conftest import ML_PATH
@@ -48,6 +48,13 @@ def vectors_for(texts: dict[str, str]) -> dict[str, np.ndarray]:
     return out
 
 
+def interactions(data: EvalData) -> list[tuple[str, str, int, float]]:
+    """The interactions as a sorted list, whatever order they came in."""
+    columns = (map(str, data.user_ids), map(str, data.item_ids), map(int, data.timestamps), map(float, data.values))
+    rows = zip(*columns, strict=True)
+    return sorted(rows)
+
+
 def metrics_only(report: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Metrics of every deterministic model (implicit's BPR trains with lock-free parallel SGD)."""
     return {
@@ -62,10 +69,7 @@ async def test_from_db_and_path_agree(state: AppState, tmp_path: Path) -> None:
     from_file = eval_data_from_movielens(load_movielens(tmp_path))
     await import_movielens(state.sessions, load_movielens(tmp_path))
     from_db = await eval_data_from_db(state.sessions)
-    key = lambda d: sorted(
-        zip(map(str, d.user_ids), map(str, d.item_ids), map(int, d.timestamps), map(float, d.values), strict=True)
-    )  # noqa: E731
-    assert key(from_db) == key(from_file)
+    assert interactions(from_db) == interactions(from_file)
     assert from_db.item_texts == from_file.item_texts
     vectors = vectors_for(from_file.item_texts)
     a = run_evaluation(from_file, tmp_path / "a", quick=True, progress=False, item_vectors=vectors)
