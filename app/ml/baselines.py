@@ -157,6 +157,7 @@ class ImplicitModel:
         # CosineRecommender converts an internal COO to CSR with a ParameterWarning.
         with threadpool_limits(1, "blas"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Method expects CSR input")
+            warnings.filterwarnings("ignore", message="OpenBLAS is configured")
             self.model = self._build()
             self.model.fit(binary(matrix), show_progress=False)
 
