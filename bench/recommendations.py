@@ -31,13 +31,10 @@ def prepare(url: str, data: Path) -> None:
     if asyncio.run(_active_model(url)):
         return
     env = os.environ | {"RECENGINE_DATABASE_URL": url}
-    recengine = [sys.executable, "-m", "app.cli"] if not _has_script() else ["recengine"]
+    script = Path(sys.executable).parent / "recengine"
+    recengine = [str(script)] if script.exists() else [sys.executable, "-m", "app"]
     subprocess.run([*recengine, "import", "movielens", str(data)], env=env, check=True)
     subprocess.run([*recengine, "train"], env=env, check=True)
-
-
-def _has_script() -> bool:
-    return (Path(sys.executable).parent / "recengine").exists()
 
 
 async def _active_model(url: str) -> bool:
@@ -51,7 +48,7 @@ async def _active_model(url: str) -> bool:
 async def _users(url: str, n: int) -> list[str]:
     conn = await load.connect(url)
     try:
-        rows = await conn.fetch("SELECT DISTINCT user_id FROM events ORDER BY md5(user_id) LIMIT $1", n)
+        rows = await conn.fetch("SELECT user_id FROM users WHERE last_active IS NOT NULL ORDER BY md5(user_id) LIMIT $1", n)
         return [r[0] for r in rows]
     finally:
         await conn.close()

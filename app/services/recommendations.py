@@ -17,6 +17,7 @@ from app.errors import InvalidInput, NotFound
 from app.metrics import RECOMMENDATION_LATENCY, RECOMMENDATION_REQUESTS
 from app.ml import hybrid
 from app.ml.als import event_weight, fold_in_vector
+from app.ml.batch import CO_OCCURRENCE_ITEMS
 from app.ml.hybrid import Candidate, Ranked
 from app.repositories.model_versions import ModelVersionRepository
 from app.repositories.retrieval import Filters, RetrievalRepository
@@ -300,7 +301,8 @@ async def _model_sources(
 def item_weights(
     history: list[tuple[str, str, float | None, datetime]], weights: dict[str, float], half_life_days: float
 ) -> dict[str, float]:
-    """Each item's summed event weight, decayed by age relative to the user's newest event (positives only)."""
+    """The user's CO_OCCURRENCE_ITEMS strongest items: summed event weight decayed by age relative to the
+    user's newest event (positives only), as `app.ml.batch.co_occurrence` computes it offline."""
     if not history:
         return {}
     newest = history[0][3]
@@ -308,7 +310,8 @@ def item_weights(
     for cid, event_type, value, ts in history:
         age = (newest - ts).total_seconds() / 86_400
         totals[cid] = totals.get(cid, 0.0) + event_weight(event_type, value, weights) * 0.5 ** (age / half_life_days)
-    return {cid: w for cid, w in totals.items() if w > 0}
+    positive = sorted(((w, cid) for cid, w in totals.items() if w > 0), key=lambda t: (-t[0], t[1]))
+    return {cid: w for w, cid in positive[:CO_OCCURRENCE_ITEMS]}
 
 
 async def _user_vector(
