@@ -41,12 +41,12 @@ RECENCY = "recency"
 # tuning.HYBRID); the evaluation re-tunes them on every data set, these are the serving
 # defaults. Only relative sizes matter: blend rescales the weights of the sources present.
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "collaborative": 2.0,
-    "co_occurrence": 4.0,
-    "content": 0.0,
-    "item_neighbors": 0.1,
-    "factor_neighbors": 2.0,
-    "popular": 0.1,
+    "collaborative": 1.0,
+    "co_occurrence": 2.0,
+    "content": 0.1,
+    "item_neighbors": 0.0,
+    "factor_neighbors": 1.0,
+    "popular": 0.0,
     "trending": 0.0,
     RECENCY: 0.0,
 }
