@@ -96,7 +96,7 @@ async def client(http: httpx.AsyncClient, deadline: float, stats: Stats, seed: i
         try:
             body = await call(http, name, variables)
         except Exception as exc:  # every failure counts as an error, whatever its kind
-            stats.errors.append(str(exc)[:300])
+            stats.errors.append(f"{type(exc).__name__}: {exc}"[:300])
             continue
         stats.latencies[name].append((time.perf_counter() - started) * 1000)
         if name == "logEvents" and body["data"]["logEvents"]["errors"]:
