@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-EVENT_COLUMNS = ("event_id", "user_id", "content_id", "event_type", "value", "timestamp", "metadata")
+EVENT_COLUMNS = (
+    "event_id",
+    "user_id",
+    "content_id",
+    "event_type",
+    "value",
+    "timestamp",
+    "session_id",
+    "device_type",
+    "platform",
+    "metadata",
+)
 
 
 async def _raw(session: AsyncSession) -> Any:
@@ -19,15 +31,16 @@ async def _raw(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> int:
-    """COPY events (EVENT_COLUMNS order) into a staging table, then store the ones with new ids."""
+async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
+    """COPY events (EVENT_COLUMNS order, metadata as JSON text) into a staging table, then store the
+    ones whose ids are new, in the session's transaction; returns the stored ids."""
     driver = await _raw(session)
     await driver.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     await driver.copy_records_to_table("staging_events", records=records, columns=list(EVENT_COLUMNS))
     cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
-    status = await driver.execute(
+    rows = await driver.fetch(
         f"""
         WITH fresh AS (
             INSERT INTO event_keys (event_id, user_id, "timestamp")
@@ -37,9 +50,10 @@ async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]])
         INSERT INTO events ({cols})
         SELECT DISTINCT ON (s.event_id) {", ".join(f's."{c}"' for c in EVENT_COLUMNS)}
         FROM staging_events s JOIN fresh USING (event_id)
+        RETURNING event_id
         """
     )
-    return int(status.split()[-1])
+    return {r[0] for r in rows}
 
 
 async def ensure_users(session: AsyncSession, user_ids: Sequence[str]) -> int:

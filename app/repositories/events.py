@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,6 +13,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Event, EventKey
+from app.repositories import bulk
+
+COPY_THRESHOLD = 50  # below this a plain INSERT is cheaper than COPY through a staging table
+
+
+def _record(row: dict[str, Any]) -> tuple[Any, ...]:
+    """An event row in bulk.EVENT_COLUMNS order."""
+    values = {**row, "metadata": json.dumps(row.get("metadata") or {})}
+    return tuple(values.get(column) for column in bulk.EVENT_COLUMNS)
 
 
 class EventRepository:
@@ -25,6 +35,8 @@ class EventRepository:
         rows = list({r["event_id"]: r for r in reversed(rows)}.values())[::-1]
         if not rows:
             return set()
+        if len(rows) >= COPY_THRESHOLD:
+            return await bulk.copy_events(self.session, [_record(r) for r in rows])
         keys = [{"event_id": r["event_id"], "user_id": r["user_id"], "timestamp": r["timestamp"]} for r in rows]
         stmt = insert(EventKey).values(keys).on_conflict_do_nothing().returning(EventKey.event_id)
         fresh = set((await self.session.scalars(stmt)).all())

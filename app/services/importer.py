@@ -57,7 +57,7 @@ async def import_movielens(
     for start in range(0, len(data.ratings), BATCH * 20):
         records = list(_rating_records(data, start, start + BATCH * 20))
         async with sessions() as session:
-            report.events += await bulk.copy_events(session, records)
+            report.events += len(await bulk.copy_events(session, records))
             await session.commit()
         if progress:
             progress(len(records))
@@ -79,7 +79,8 @@ def _rating_records(data: MovieLens, start: int, stop: int) -> Iterator[tuple[An
         r.user_ids[start:stop], r.item_ids[start:stop], r.values[start:stop], r.timestamps[start:stop], strict=True
     ):
         at = datetime.fromtimestamp(int(ts), UTC)
-        yield (movielens_event_id(user, item, int(ts)), user, item, "rate", float(np.float32(value)), at, "{}")
+        event_id = movielens_event_id(user, item, int(ts))
+        yield (event_id, user, item, "rate", float(np.float32(value)), at, None, None, None, "{}")
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:

@@ -219,3 +219,35 @@ async def test_activity_moves_last_active_not_updated_at(gql: GQL, state: AppSta
     await gql(UPSERT_USER, {"input": {"id": "act", "segments": ["x"]}})
     edited = await rows(state, "SELECT updated_at FROM users WHERE user_id = 'act'")
     assert edited[0][0] > before[0][0]
+
+
+async def test_large_batch_takes_the_copy_path_idempotently(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1", "c2")
+    ids = [str(uuid.uuid4()) for _ in range(60)]
+    inputs = [
+        {
+            "eventId": ids[i],
+            "userId": f"bulk{i % 7}",
+            "contentId": "c1" if i % 2 else "c2",
+            "eventType": "click",
+            "sessionId": f"s{i}",
+            "deviceType": "mobile",
+            "platform": "ios",
+            "metadata": {"i": i},
+        }
+        for i in range(60)
+    ]
+    inputs.append(dict(inputs[0]))  # the same id twice in one batch
+    inputs.append({"userId": "bulk0", "contentId": "missing", "eventType": "click"})
+    first = (await gql(LOG_MANY, {"inputs": inputs}))["data"]["logEvents"]
+    assert first["accepted"] == 60 and first["duplicates"] == 1 and [e["index"] for e in first["errors"]] == [61]
+    again = (await gql(LOG_MANY, {"inputs": inputs[:60]}))["data"]["logEvents"]
+    assert again == {"accepted": 0, "duplicates": 60, "errors": []}
+    stored = await rows(
+        state, "SELECT session_id, device_type, platform, metadata->>'i' FROM events WHERE event_id = '%s'" % ids[5]
+    )
+    assert stored == [("s5", "mobile", "ios", "5")]
+    assert await rows(state, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(60, 60)]
+    assert await rows(state, "SELECT count(*) FROM users WHERE user_id LIKE 'bulk%' AND last_active IS NOT NULL") == [
+        (7,)
+    ]
