@@ -97,6 +97,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretKeyRef:
       name: {{ .secret }}
       key: redis-url
+- name: RECENGINE_ADMIN_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: admin-api-key
+      optional: true
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
