@@ -92,3 +92,20 @@ async def test_redis_stopped_mid_test_requests_still_succeed(
         assert during["data"]["recommendations"] == {"cached": False, "items": [{"contentId": "r1"}]}
     finally:
         await close_state(redis_state)
+
+
+async def test_admin_key_from_settings_is_registered_at_start(state: AppState, database_url: str) -> None:
+    from app.main import prepare
+    from app.services import auth
+
+    secret = "rk_bootstrap_secret_for_tests_0123456789"
+    own = await build_state(make_settings(database_url, admin_api_key=secret))
+    try:
+        await prepare(own)
+        await prepare(own)  # idempotent: a second pod start registers nothing new
+        async with own.sessions() as session:
+            assert await auth.role_for(session, secret=secret) == auth.Role.ADMIN
+            rows = (await session.execute(text("SELECT name, key_hash FROM api_keys"))).all()
+        assert rows == [("bootstrap-admin", auth.hash_key(secret))]
+    finally:
+        await close_state(own)
