@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from app.ml import batch
 from app.ml.baselines import EASE
 from app.ml.batch import History
-from app.ml.hybrid import Candidate, blend
+from app.ml.hybrid import ANCHOR_ITEMS, Candidate, blend
 
 CANDIDATES_PER_SOURCE = 200
 ALS_ITERATIONS = 15
@@ -35,7 +35,7 @@ class SourceParams:
     regularization: float = 0.05
     alpha: float = 2.0
     half_life_days: float | None = 365.0
-    recent_items: int = 10
+    recent_items: int = ANCHOR_ITEMS
     trending_window_days: float = 30.0
     link_neighbors: int = 50
     link_kind: str = "cosine"

@@ -28,7 +28,6 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 HISTORY_LIMIT = 500
-ANCHOR_ITEMS = 10  # recent items whose neighbours are candidates (the evaluation's tuned value)
 
 
 class Strategy(str, Enum):
@@ -252,7 +251,7 @@ async def _sources(
     wanted = {name for name, weight in blend_weights.items() if weight > 0}
     weights = await engine.event_weights()
     positives = [(cid, ts) for cid, et, val, ts in state.history if event_weight(et, val, weights) > 0]
-    anchors = list(dict.fromkeys(cid for cid, _ in positives))[:ANCHOR_ITEMS]
+    anchors = list(dict.fromkeys(cid for cid, _ in positives))[: hybrid.ANCHOR_ITEMS]
     k, k_small = max(request.count * 3, 50), request.count * 2
     sources: dict[str, list[Candidate]] = {}
     if model is not None:
