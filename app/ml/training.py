@@ -13,7 +13,7 @@ import numpy as np
 
 from app.config import Settings
 from app.db import SessionFactory
-from app.ml.als import ALSModel, build_interactions
+from app.ml.als import ALSModel, Interactions, build_interactions
 from app.ml.embeddings import MODEL_NAME, content_text, get_embedder, text_hash
 from app.ml.gate import EventArrays, FactorModel, holdout_ndcg
 from app.ml.links import link_rows
@@ -86,18 +86,23 @@ def event_weights(types: np.ndarray, values: np.ndarray, weights: dict[str, floa
     return out.astype(np.float32)
 
 
-def fit(
-    events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None, iterations: int | None = None
-) -> tuple[ALSModel, dict[str, Any]]:
-    """Fit ALS on the weighted, time-decayed interactions."""
-    started = time.perf_counter()
-    inter = build_interactions(
+def interactions(events: EventArrays, settings: Settings) -> Interactions:
+    """The weighted, time-decayed users x items matrix of the training events."""
+    return build_interactions(
         events.user_ids,
         events.item_ids,
         events.weights,
         events.timestamps,
         half_life_days=settings.decay_half_life_days,
     )
+
+
+def fit(
+    events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None, iterations: int | None = None
+) -> tuple[ALSModel, dict[str, Any]]:
+    """Fit ALS on the weighted, time-decayed interactions."""
+    started = time.perf_counter()
+    inter = interactions(events, settings)
     model = ALSModel(
         factors=factors or settings.als_factors,
         regularization=settings.als_regularization,
@@ -192,13 +197,7 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
 
 def links_for(events: EventArrays, settings: Settings) -> tuple[list[tuple[str, str, float]], str]:
     """The co_occurrence link table of the training interactions."""
-    inter = build_interactions(
-        events.user_ids,
-        events.item_ids,
-        events.weights,
-        events.timestamps,
-        half_life_days=settings.decay_half_life_days,
-    )
+    inter = interactions(events, settings)
     return link_rows(inter)
 
 
