@@ -22,9 +22,9 @@ EASE_MAX_SIDE = 12_000  # the smaller side is inverted
 COSINE_MAX_ITEMS = 200_000  # beyond this the dense per-chunk similarity blocks get too large
 
 
-def link_matrix(matrix: sp.csr_matrix, kind: str = "cosine") -> tuple[sp.csr_matrix | None, str]:
-    """Cosine co-occurrence links (the final evaluation's choice; EASE links tied on validation), or
-    sparsified EASE weights on request where EASE fits in memory; none past COSINE_MAX_ITEMS."""
+def link_matrix(matrix: sp.csr_matrix, kind: str = "ease") -> tuple[sp.csr_matrix | None, str]:
+    """Sparsified EASE weights (the evaluation's choice on validation) where EASE fits in memory,
+    else cosine co-occurrence links; none past COSINE_MAX_ITEMS."""
     n_users, n_items = matrix.shape
     ease_fits = n_users * n_items <= EASE_MAX_CELLS and min(n_users, n_items) <= EASE_MAX_SIDE
     if kind == "ease" and ease_fits:
