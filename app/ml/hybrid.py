@@ -163,9 +163,11 @@ def history_weights(weights: Mapping[str, float], history_length: int) -> dict[s
     total = sum(max(float(w), 0.0) for name, w in weights.items() if name != RECENCY) or 1.0
     out = dict(weights)
     for name in COLLABORATIVE_SOURCES:
-        out[name] = float(weights.get(name, 0.0)) * trust
+        if name in weights:
+            out[name] = float(weights[name]) * trust
     for name in ("content", "item_neighbors"):
-        out[name] = float(weights.get(name, 0.0)) + (1.0 - trust) * CONTENT_BOOST * total
+        if name in weights:  # a strategy only ever blends the sources it names
+            out[name] = float(weights[name]) + (1.0 - trust) * CONTENT_BOOST * total
     return out
 
 

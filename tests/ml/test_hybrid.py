@@ -118,3 +118,15 @@ def test_zero_weight_sources_alone_still_rank() -> None:
     ranked = blend({"popular": _cands({"a": 3.0, "b": 1.0})}, 2, weights={"popular": 0.0, "collaborative": 1.0})
     assert [r.item_id for r in ranked] == ["a", "b"]
     assert ranked[0].score == pytest.approx(1.0)
+
+
+def test_history_weights_shift_to_content_only_within_the_strategy() -> None:
+    from app.ml.hybrid import SHORT_HISTORY, STRATEGY_WEIGHTS, history_weights
+
+    hybrid_w = STRATEGY_WEIGHTS["hybrid"]
+    assert history_weights(hybrid_w, SHORT_HISTORY) == dict(hybrid_w)
+    short = history_weights(hybrid_w, 5)
+    assert short["collaborative"] == hybrid_w["collaborative"] * 0.25
+    assert short["content"] > hybrid_w["content"] and short["item_neighbors"] > 0
+    assert history_weights(STRATEGY_WEIGHTS["collaborative"], 1).keys() == {"collaborative"}
+    assert history_weights(STRATEGY_WEIGHTS["popular"], 0) == dict(STRATEGY_WEIGHTS["popular"])
