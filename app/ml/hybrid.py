@@ -48,11 +48,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "collaborative": 1.0,
     "co_occurrence": 4.0,
     "content": 0.25,
-    "item_neighbors": 0.0,
     "factor_neighbors": 2.0,
-    "popular": 0.0,
-    "trending": 0.0,
-    RECENCY: 0.0,
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.ml.hybrid import DEFAULT_WEIGHTS, SOURCES, Candidate, blend, normalize, profile_vector
+from app.ml.hybrid import DEFAULT_WEIGHTS, RECENCY, SOURCES, Candidate, blend, normalize, profile_vector
 
 
 def _cands(scores: dict[str, float], anchor: str | None = None) -> list[Candidate]:
@@ -21,8 +21,9 @@ def test_normalize_is_rank_based_with_shared_ties() -> None:
     assert normalize(np.array([3.0, 3.0])).tolist() == [0.75, 0.75]
 
 
-def test_default_weights_cover_the_sources() -> None:
-    assert set(SOURCES) <= set(DEFAULT_WEIGHTS)
+def test_default_weights_name_only_known_sources() -> None:
+    assert set(DEFAULT_WEIGHTS) <= {*SOURCES, RECENCY}
+    assert all(weight > 0 for weight in DEFAULT_WEIGHTS.values())
 
 
 def test_blend_scores_in_unit_interval_descending_and_count() -> None:
@@ -127,6 +128,6 @@ def test_history_weights_shift_to_content_only_within_the_strategy() -> None:
     assert history_weights(hybrid_w, SHORT_HISTORY) == dict(hybrid_w)
     short = history_weights(hybrid_w, 5)
     assert short["collaborative"] == hybrid_w["collaborative"] * 0.25
-    assert short["content"] > hybrid_w["content"] and short["item_neighbors"] > 0
+    assert short["content"] > hybrid_w["content"] and "item_neighbors" not in short
     assert history_weights(STRATEGY_WEIGHTS["collaborative"], 1).keys() == {"collaborative"}
     assert history_weights(STRATEGY_WEIGHTS["popular"], 0) == dict(STRATEGY_WEIGHTS["popular"])
