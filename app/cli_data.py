@@ -133,7 +133,8 @@ def train(
             tasks: dict[str, Any] = {}
 
             def step(name: str, done: int, total: int) -> None:
-                tasks.setdefault(name, bar.add_task(name, total=total))
+                if name not in tasks:  # one bar per step, updated as it advances
+                    tasks[name] = bar.add_task(name, total=total)
                 bar.update(tasks[name], completed=done, total=total)
 
             report = await do_train(
