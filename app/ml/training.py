@@ -170,8 +170,11 @@ async def train(
         iterations=iterations,
     )
     if step:
+        step("fit", 1, 1)
         step("links", 0, 1)
     links, report.stats["links"] = await asyncio.to_thread(links_for, events, settings)
+    if step:
+        step("links", 1, 1)
     report.stats["link_rows"] = len(links)
     candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
     incumbent = await active_model(sessions)
