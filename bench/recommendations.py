@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from app.bench import database, load, report, sqlpath, workload
+from app.bench import database, load, report, runner, sqlpath, workload
 from app.bench.server import Server
 from app.config import get_settings
 
@@ -28,7 +28,7 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-lat
 
 def prepare(url: str, data: Path) -> None:
     """Import and train once; later runs reuse the database."""
-    if asyncio.run(_active_model(url)):
+    if asyncio.run(runner.has_active_model(url)):
         return
     env = os.environ | {"RECENGINE_DATABASE_URL": url}
     script = Path(sys.executable).parent / "recengine"
@@ -37,18 +37,12 @@ def prepare(url: str, data: Path) -> None:
     subprocess.run([*recengine, "train"], env=env, check=True)
 
 
-async def _active_model(url: str) -> bool:
-    conn = await load.connect(url)
-    try:
-        return bool(await conn.fetchval("SELECT count(*) FROM model_versions WHERE status = 'active'"))
-    finally:
-        await conn.close()
-
-
 async def _users(url: str, n: int) -> list[str]:
     conn = await load.connect(url)
     try:
-        rows = await conn.fetch("SELECT user_id FROM users WHERE last_active IS NOT NULL ORDER BY md5(user_id) LIMIT $1", n)
+        rows = await conn.fetch(
+            "SELECT user_id FROM users WHERE last_active IS NOT NULL ORDER BY md5(user_id) LIMIT $1", n
+        )
         return [r[0] for r in rows]
     finally:
         await conn.close()

@@ -13,7 +13,8 @@ from app.config import Settings
 from app.db import SessionFactory
 from app.ml.als import ALSModel
 from app.ml.gate import EventArrays
-from app.ml.training import event_weights, fit, links_for
+from app.ml.links import link_rows
+from app.ml.training import event_weights, fit, interactions
 from app.repositories import bulk
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
@@ -49,9 +50,10 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     arrays = event_arrays(spec, weights)
     arrays_s = time.perf_counter() - started
     started = time.perf_counter()
-    model, _ = fit(arrays, settings, seed=settings.training_seed)
+    inter = interactions(arrays, settings)
+    model, _ = fit(arrays, settings, seed=settings.training_seed, inter=inter)
     fit_s = time.perf_counter() - started
-    links, _kind = links_for(arrays, settings)
+    links, _kind = link_rows(inter)
     store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
     return TrainTiming(
         round(arrays_s, 3), round(fit_s, 3), round(store_s, 3), round(index_s, 3), int(arrays.user_ids.size)

@@ -146,7 +146,7 @@ async def _train(url: str, settings: Settings, spec: synth.Spec, *, store: bool)
     engine = create_engine(url, settings.model_copy(update={"db_statement_timeout_seconds": 0}))
     try:
         sessions = session_factory(engine)
-        if not store and await _has_active(url):
+        if not store and await has_active_model(url):
             return await asyncio.to_thread(model.fit_only, await _weights(sessions), settings, spec)
         return await model.train_and_activate(sessions, settings, spec)
     finally:
@@ -160,7 +160,8 @@ async def _weights(sessions: Any) -> dict[str, float]:
         return await EventTypeRepository(session).weights()
 
 
-async def _has_active(url: str) -> bool:
+async def has_active_model(url: str) -> bool:
+    """Whether the database at `url` has an active model version."""
     conn = await load.connect(url)
     try:
         return bool(await conn.fetchval("SELECT count(*) FROM model_versions WHERE status = 'active'"))

@@ -98,11 +98,17 @@ def interactions(events: EventArrays, settings: Settings) -> Interactions:
 
 
 def fit(
-    events: EventArrays, settings: Settings, *, seed: int, factors: int | None = None, iterations: int | None = None
+    events: EventArrays,
+    settings: Settings,
+    *,
+    seed: int,
+    factors: int | None = None,
+    iterations: int | None = None,
+    inter: Interactions | None = None,
 ) -> tuple[ALSModel, dict[str, Any]]:
-    """Fit ALS on the weighted, time-decayed interactions."""
+    """Fit ALS on the weighted, time-decayed interactions (built here unless given)."""
     started = time.perf_counter()
-    inter = interactions(events, settings)
+    inter = inter if inter is not None else interactions(events, settings)
     model = ALSModel(
         factors=factors or settings.als_factors,
         regularization=settings.als_regularization,
@@ -161,6 +167,7 @@ async def train(
         return report
     if step:
         step("fit", 0, 1)
+    inter = await asyncio.to_thread(interactions, events, settings)
     model, report.stats = await asyncio.to_thread(
         fit,
         events,
@@ -168,11 +175,12 @@ async def train(
         seed=settings.training_seed if seed is None else seed,
         factors=factors,
         iterations=iterations,
+        inter=inter,
     )
     if step:
         step("fit", 1, 1)
         step("links", 0, 1)
-    links, report.stats["links"] = await asyncio.to_thread(links_for, events, settings)
+    links, report.stats["links"] = await asyncio.to_thread(link_rows, inter)
     if step:
         step("links", 1, 1)
     report.stats["link_rows"] = len(links)
@@ -196,12 +204,6 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
     if force:
         return f"ndcg@10 {score:.4f} < active {active:.4f}: activated anyway (--force)"
     return f"ndcg@10 {score:.4f} < active {active:.4f}: kept as candidate"
-
-
-def links_for(events: EventArrays, settings: Settings) -> tuple[list[tuple[str, str, float]], str]:
-    """The co_occurrence link table of the training interactions."""
-    inter = interactions(events, settings)
-    return link_rows(inter)
 
 
 async def _store(
