@@ -20,6 +20,7 @@ from app.config import Settings
 from app.context import AppState
 from app.main import build_state, close_state, create_app
 from app.services import auth
+from tests.redis_support import RedisService, session_redis
 
 TABLES = "api_keys, item_links, item_factors, user_factors, model_versions, event_keys, events, content, users"
 SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
@@ -33,6 +34,24 @@ def pg_uri() -> Iterator[str]:
     base = Path(tempfile.mkdtemp(prefix="recengine-test-"))
     os.chmod(base, 0o755)
     yield embedded.ensure_server(base)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisService]:
+    """The session's Redis: `RECENGINE_TEST_REDIS_URL` if set, else a private `redis-server` on a free port.
+
+    Suites that need another kind of server (a cluster, say) follow the same shape: a session fixture
+    that honours a `RECENGINE_TEST_*` URL and otherwise starts and stops its own processes.
+    """
+    with session_redis() as service:
+        yield service
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisService) -> str:
+    """The session Redis URL, its test database emptied first."""
+    redis_server.flush()
+    return redis_server.url
 
 
 def fresh_database(uri: str, name: str) -> str:
