@@ -13,14 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from alembic import command
 from app.db import sync_url
 
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def script_folders() -> tuple[Path, Path]:
+    """(Alembic environment, revisions): the copies an installed wheel carries, else the checkout's folders."""
+    if (PACKAGE / "_alembic" / "env.py").is_file():
+        return PACKAGE / "_alembic", PACKAGE / "_migrations"
+    return ROOT / "alembic", ROOT / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    """An Alembic config for `url`, independent of the working directory."""
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "alembic"))
-    config.set_main_option("version_locations", str(ROOT / "migrations"))
+    """An Alembic config for `url`, independent of the working directory and of how the package is installed."""
+    ini = ROOT / "alembic.ini"
+    config = Config(str(ini) if ini.is_file() and not (PACKAGE / "_alembic").is_dir() else None)
+    environment, revisions = script_folders()
+    config.set_main_option("script_location", str(environment))
+    config.set_main_option("version_locations", str(revisions))
     config.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
     return config
 

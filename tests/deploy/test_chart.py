@@ -15,7 +15,7 @@ from deploy_support import CHART_DIR, FULL_VALUES, REQUIRED_VALUES, Manifest, Re
 
 KUBE_VERSION = "1.30"
 # Custom resources the Kubernetes schemas do not know; checked structurally below.
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 MIGRATION_HOOK = {"pre-install", "pre-upgrade"}
 
 

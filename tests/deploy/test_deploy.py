@@ -17,8 +17,8 @@ from yamllint.config import YamlLintConfig
 
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
 COMPOSE = DOCKER_DIR / "docker-compose.yml"
-DASHBOARD = DOCKER_DIR / "grafana" / "recengine-dashboard.json"
-ALERTS = DOCKER_DIR / "prometheus" / "alerts.yml"
+DASHBOARD = CHART_DIR / "files" / "grafana-dashboard.json"
+ALERTS = CHART_DIR / "files" / "prometheus-alerts.yml"
 SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 RECENGINE_NAME = re.compile(r"\bRECENGINE_([A-Z0-9_]+)\b")
 # PromQL words that are not metric names.

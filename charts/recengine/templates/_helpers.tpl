@@ -108,14 +108,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The pods' ServiceAccount: the created one (named serviceAccount.name or the fullname), else an existing one. */}}
+{{- define "recengine.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "recengine.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{/* Pod-level settings shared by the Deployment, the migration Job and the CronJob. */}}
 {{- define "recengine.podCommon" -}}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- if .Values.serviceAccount.name }}
-serviceAccountName: {{ .Values.serviceAccount.name }}
+{{- with include "recengine.serviceAccountName" . }}
+serviceAccountName: {{ . }}
 {{- end }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
 securityContext:
