@@ -1,0 +1,1 @@
+"""A typed Python client generated from schema.graphql by ariadne-codegen."""
