@@ -41,10 +41,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=5)
     args = parser.parse_args()
     outcome = log_and_recommend(args.url, args.key, user_id=args.user, content_id=args.content, count=args.count)
-    event = outcome.logged.log_event.event
-    print(
-        f"logged event {event.id} ({event.event_type} {event.content_id}); duplicate={outcome.logged.log_event.duplicate}"
-    )
+    logged = outcome.logged.log_event
+    event = logged.event
+    print(f"logged event {event.id} ({event.event_type} {event.content_id}); duplicate={logged.duplicate}")
     for item in outcome.recommendations.recommendations.items:
         title = item.content.title if item.content else "?"
         print(f"{item.rank:2d}. {title}  ({item.score:.3f}) {item.explanation}")
