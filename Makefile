@@ -3,6 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# CI sets TORCH_INDEX_URL to the CPU wheel index so the venv gets CPU torch, not the multi-GB CUDA build.
+TORCH_INDEX_URL ?=
+# Extra pytest arguments (CI: coverage).
+PYTEST_ARGS ?=
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -11,7 +15,7 @@ export TRANSFORMERS_OFFLINE := 1
 $(STAMP): pyproject.toml tests/hardening/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	cd tests/hardening/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
@@ -25,7 +29,7 @@ serve: $(STAMP) ## Serve the API with the current settings
 	$(BIN)/recengine serve
 
 test: $(STAMP) ## Install if needed, then run the whole test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

@@ -2,48 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from app.config import Settings, get_settings
+from app import __version__, cli_data, demo
+from app.bench import cli as bench_cli
+from app.cli_support import console, database_errors, fail, progress_bar, run
+from app.config import get_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 app = typer.Typer(help="recengine: a content recommendation engine with a GraphQL API.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-import_app = typer.Typer(help="Import content, events or the MovieLens data set.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-app.add_typer(import_app, name="import")
-console = Console()
-T = TypeVar("T")
 
 
-def run(main: Callable[[Any], Coroutine[Any, Any, T]], settings: Settings | None = None) -> T:
-    """Run `main(state)` with a connected application state, then close it."""
-    from app.main import build_state, close_state
-
-    async def wrapper() -> T:
-        state = await build_state(settings or get_settings())
-        try:
-            return await main(state)
-        finally:
-            await close_state(state)
-
-    return asyncio.run(wrapper())
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"recengine {__version__}")
+        raise typer.Exit()
 
 
-def fail(message: str) -> typer.Exit:
-    """Print an error and return the exit to raise."""
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """recengine: a content recommendation engine with a GraphQL API."""
 
 
 @app.command()
@@ -53,22 +44,9 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default RECENGINE_WORKERS).")] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql in development)."""
-    import uvicorn
+    from app.cli_support import serve_api
 
-    from app.logging import configure_logging
-
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        log_config=None,
-        access_log=False,
-    )
+    serve_api(host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -78,14 +56,24 @@ def migrate() -> None:
     from app.db import resolve_database_url
 
     settings = get_settings()
-    url = resolve_database_url(settings)
-    migrations.upgrade(url)
+    with database_errors(settings):
+        url = resolve_database_url(settings)
+        pending = migrations.pending_revisions(url)
+        with progress_bar() as bar:
+            task = bar.add_task("migrate", total=len(pending))
+            for revision in pending:
+                bar.update(task, description=f"migrate {revision}")
+                migrations.upgrade(url, revision)
+                bar.advance(task)
 
     async def partitions(state: Any) -> int:
         return await migrations.create_partitions(state.engine, settings.partition_months_ahead)
 
     created = run(partitions, settings)
-    console.print(f"schema at head ({migrations.head_revision(url)}); {created} new event partition(s)")
+    console.print(
+        f"schema at head ({migrations.head_revision(url)}); {len(pending)} migration(s) applied; "
+        f"{created} new event partition(s)"
+    )
 
 
 @app.command("export-schema")
@@ -152,7 +140,9 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to rev
     console.print(f"revoked {name}")
 
 
-from app import cli_data  # noqa: E402  (registers import/train/evaluate/demo commands)
-from app.bench import cli as bench_cli  # noqa: E402  (registers the bench commands)
+app.add_typer(cli_data.import_app, name="import")
+app.add_typer(bench_cli.bench_app, name="bench")
+for commands in (cli_data.app, demo.app):  # import/train/evaluate and demo live in their own modules
+    app.registered_commands.extend(commands.registered_commands)
 
-__all__ = ["app", "bench_cli", "cli_data"]
+__all__ = ["app"]

@@ -7,24 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.cli import app, console, fail, import_app, run
-from app.config import Settings, get_settings
+from app.cli_support import batch_settings, console, download_bar, fail, progress_bar, run
+from app.config import get_settings
 
+app = typer.Typer()  # its commands are added to the root `recengine` command by app.cli
+import_app = typer.Typer(help="Import content, events or the MovieLens data set.", no_args_is_help=True)
 SHARED_MOVIELENS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
-
-
-def batch_settings() -> Settings:
-    """Settings for batch jobs: no per-statement time budget (that is for requests)."""
-    return get_settings().model_copy(update={"db_statement_timeout_seconds": 0.0})
-
-
-def progress_bar() -> Progress:
-    """The progress bar used by long jobs."""
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
-    )
 
 
 def _count_lines(path: Path) -> int:
@@ -86,7 +75,12 @@ def movielens_path(path: Path | None) -> Path:
     if path is not None:
         return path
     try:
-        return download_movielens(get_settings().data_dir / "datasets")
+        with download_bar() as bar:
+            task = bar.add_task("download MovieLens", total=None)
+            return download_movielens(
+                get_settings().data_dir / "datasets",
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     except DatasetUnavailable as exc:
         raise fail(str(exc)) from None
 
@@ -201,15 +195,3 @@ def evaluate(
             f"{model:14s} ndcg@10={metrics.get('ndcg@10', 0):.4f} recall@10={metrics.get('recall@10', 0):.4f}"
         )
     console.print(f"wrote {output}/report.json, report.md and plots")
-
-
-@app.command()
-def demo(
-    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port.")] = None,
-    data: Annotated[Path | None, typer.Option(help="MovieLens folder (default RECENGINE_DEMO_DATA).")] = None,
-) -> None:
-    """Embedded database, migrate, import MovieLens, train, create an admin key, print examples, serve."""
-    from app.demo import run_demo
-
-    run_demo(host=host, port=port, data=data)

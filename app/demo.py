@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import time
+import os
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.panel import Panel
 
-from app.cli import console, run
+from app.cli_data import import_movielens, movielens_path, train
+from app.cli_support import console, database_errors, run, serve_api
 from app.config import get_settings
+
+app = typer.Typer()  # its command is added to the root `recengine` command by app.cli
+KEY_FILE = "demo-admin-key"  # in RECENGINE_DATA_DIR, so every `make demo` run prints the same key
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
 
@@ -33,26 +39,35 @@ def demo_data(given: Path | None) -> Path | None:
     return None
 
 
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    data: Annotated[Path | None, typer.Option(help="MovieLens folder (default RECENGINE_DEMO_DATA).")] = None,
+) -> None:
+    """Embedded database, migrate, import MovieLens, train, reuse (or create) an admin key, print examples, serve."""
+    run_demo(host=host, port=port, data=data)
+
+
 def run_demo(*, host: str | None, port: int | None, data: Path | None) -> None:
     """Prepare everything, then serve."""
     from app import migrate
-    from app.cli import serve
-    from app.cli_data import import_movielens, movielens_path, train
     from app.db import resolve_database_url
 
     settings = get_settings()
-    migrate.upgrade(resolve_database_url(settings))
+    with database_errors(settings):
+        migrate.upgrade(resolve_database_url(settings))
     counts = run(_counts)
     if counts["content"] == 0:
         import_movielens(movielens_path(demo_data(data)))
     if counts["active"] == 0:
         train(force=False, seed=None, factors=None, iterations=None)
-    key = run(_admin_key)
+    key = run(lambda state: admin_key(state, settings.data_dir / KEY_FILE))
     shown_host, shown_port = host or settings.host, port or settings.port
     console.print(Panel(EXAMPLES.format(host=shown_host, port=shown_port, key=key), title="Try these in GraphiQL"))
     console.print(f"GraphiQL: http://{shown_host}:{shown_port}/graphql — admin key (Authorization: Bearer …):")
     print(key, flush=True)
-    serve(host=host, port=port, workers=1)
+    serve_api(host=host, port=port, workers=1)
 
 
 async def _counts(state: Any) -> dict[str, int]:
@@ -66,9 +81,17 @@ async def _counts(state: Any) -> dict[str, int]:
     return {"content": int(content), "active": int(active)}
 
 
-async def _admin_key(state: Any) -> str:
+async def admin_key(state: Any, path: Path) -> str:
+    """The admin key saved in `path` while the database still accepts it; otherwise a new one, saved there."""
     from app.services import auth
 
+    saved = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
     async with state.sessions() as session:
-        key = await auth.create_key(session, name=f"demo-admin-{int(time.time())}", role="admin")
+        if saved and await auth.role_for(session, secret=saved) is auth.Role.ADMIN:
+            return saved
+        key = await auth.create_key(session, name=f"demo-admin-{secrets.token_hex(4)}", role="admin")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    path.write_text(key.secret + "\n", encoding="utf-8")
     return key.secret

@@ -104,9 +104,11 @@ async def close_state(state: AppState) -> None:
 
 async def prepare(state: AppState) -> None:
     """Start-up chores when the schema is at head: upcoming partitions, the bootstrap admin key."""
-    ready, _ = await readiness(state)
+    ready, checks = await readiness(state)
     if not ready:
-        logger.warning("database schema is not at head; run `recengine migrate`")
+        failed = checks["migrations"] if checks["database"]["ok"] else checks["database"]
+        what = "database schema is behind" if checks["database"]["ok"] else "database is unreachable"
+        logger.warning("%s (%s); /ready answers 503 until it is fixed", what, failed.get("reason"))
         return
     await migrate.create_partitions(state.engine, state.settings.partition_months_ahead)
     if state.settings.admin_api_key is not None:

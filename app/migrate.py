@@ -40,6 +40,21 @@ def head_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
+def pending_revisions(url: str) -> list[str]:
+    """The revisions `upgrade(url)` would apply, oldest first."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+    finally:
+        engine.dispose()
+    script = ScriptDirectory.from_config(alembic_config(url))
+    steps = script.iterate_revisions("heads", current or "base")
+    return [step.revision for step in reversed(list(steps)) if step.revision not in current]
+
+
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at (None when unmigrated)."""
     async with engine.connect() as conn:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -20,6 +20,7 @@ from app.config import Settings
 from app.context import AppState
 from app.main import build_state, close_state, create_app
 from app.services import auth
+from tests.redis_support import RedisService, session_redis
 
 TABLES = "api_keys, item_links, item_factors, user_factors, model_versions, event_keys, events, content, users"
 SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
@@ -29,25 +30,67 @@ GQL = Callable[..., Awaitable[dict[str, Any]]]
 
 @pytest.fixture(scope="session")
 def pg_uri() -> Iterator[str]:
-    """The embedded server for this test run (its own data dir)."""
+    """The PostgreSQL server of this run: `RECENGINE_TEST_DATABASE_URL` when set, else an embedded one."""
+    configured = os.environ.get("RECENGINE_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
     base = Path(tempfile.mkdtemp(prefix="recengine-test-"))
     os.chmod(base, 0o755)
     yield embedded.ensure_server(base)
 
 
-def fresh_database(uri: str, name: str) -> str:
-    """Drop and recreate `name`, migrate it to head, return its async URL."""
+def _admin_connection(uri: str) -> Any:
+    """A psycopg2 connection to the `postgres` database of the server behind `uri`."""
     import psycopg2
 
-    conn = psycopg2.connect(dbname="postgres", user="postgres", host=embedded.socket_dir(uri))
+    if uri.startswith("postgresql+"):  # a configured server (SQLAlchemy URL)
+        url = make_url(uri)
+        return psycopg2.connect(
+            dbname="postgres",
+            user=url.username,
+            password=url.password,
+            host=url.host or url.query.get("host"),
+            port=url.port or 5432,
+        )
+    return psycopg2.connect(dbname="postgres", user="postgres", host=embedded.socket_dir(uri))
+
+
+def _database_url(uri: str, name: str) -> str:
+    if uri.startswith("postgresql+"):
+        return make_url(uri).set(database=name).render_as_string(hide_password=False)
+    return embedded.async_url(uri, name)
+
+
+def fresh_database(uri: str, name: str) -> str:
+    """Drop and recreate `name` on the run's server, migrate it to head, return its async URL."""
+    conn = _admin_connection(uri)
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{name}"')
     conn.close()
-    url = embedded.async_url(uri, name)
+    url = _database_url(uri, name)
     migrate.upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisService]:
+    """The session's Redis: `RECENGINE_TEST_REDIS_URL` if set, else a private `redis-server` on a free port.
+
+    Suites that need another kind of server (a cluster, say) follow the same shape: a session fixture
+    that honours a `RECENGINE_TEST_*` URL and otherwise starts and stops its own processes.
+    """
+    with session_redis() as service:
+        yield service
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisService) -> str:
+    """The session Redis URL, its test database emptied first."""
+    redis_server.flush()
+    return redis_server.url
 
 
 @pytest.fixture(scope="session")

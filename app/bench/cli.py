@@ -9,12 +9,16 @@ from typing import Annotated
 
 import typer
 
-from app.cli import app as root
-from app.cli import console
+from app.cli_support import console, database_errors, progress_bar
+from app.config import Settings, get_settings
 
-bench_app = typer.Typer(help="Synthetic scale data and benchmarks.", no_args_is_help=True)
-root.add_typer(bench_app, name="bench")
+bench_app = typer.Typer(help="Synthetic scale data and benchmarks.", no_args_is_help=True)  # added by app.cli
 DatabaseUrl = Annotated[str | None, typer.Option(help="Target database (default: the configured or embedded one).")]
+
+
+def _target(settings: Settings, database_url: str | None) -> Settings:
+    """The settings whose database a bench command talks to (for its error messages)."""
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
 
 
 @bench_app.command("generate")
@@ -28,13 +32,19 @@ def generate(
 ) -> None:
     """Write a deterministic synthetic catalog and event log through COPY (replaces existing data)."""
     from app.bench import database, load, synth
-    from app.config import get_settings
 
     settings = get_settings()
     base = synth.default_spec(items, seed)
     spec = synth.Spec(items=items, users=users or base.users, events=events or base.events, seed=seed)
-    url = database.ensure(database.server_url(settings, database_url))
-    report = asyncio.run(load.load(url, spec, fresh=True, progress=lambda m: console.print(m)))
+    with database_errors(_target(settings, database_url)), progress_bar() as bar:
+        url = database.ensure(database.server_url(settings, database_url))
+        task = bar.add_task("generate", total=None)
+
+        def step(message: str) -> None:  # one step per table copied and index built
+            bar.update(task, description=message, advance=1)
+
+        report = asyncio.run(load.load(url, spec, fresh=True, progress=step))
+        bar.update(task, total=bar.tasks[0].completed, description="generated")
     console.print_json(
         json.dumps({"rows": report.rows, "seconds": report.seconds, "index_seconds": report.index_seconds})
     )
@@ -85,7 +95,8 @@ def run(
         recall_queries=20 if quick else 50,
         embed_texts=64 if quick else 500,
     )
-    outcome = run_bench(options, say=lambda m: console.print(m))
+    with database_errors(_target(get_settings(), database_url)):
+        outcome = run_bench(options, say=lambda m: console.print(m))
     console.print((output / "bench.md").read_text())
     console.print(
         f"wrote {output}/bench.json, bench.md, latency_vs_size.png, rps_vs_size.png (peak RSS {outcome.rss_mb} MB)"

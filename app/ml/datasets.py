@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -13,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 ML_LATEST_SMALL_URL = "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"
 NO_GENRES = "(no genres listed)"
 DOWNLOAD_TIMEOUT_S = 60.0
+DOWNLOAD_CHUNK = 1 << 16
 
 _YEAR_RE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
 _MOVIES_HEADER = ["movieId", "title", "genres"]
@@ -283,8 +283,24 @@ def _safe_extract(archive: zipfile.ZipFile, dest: Path) -> None:
     archive.extractall(dest)
 
 
-def download_movielens(dest: Path, url: str = ML_LATEST_SMALL_URL) -> Path:
-    """Download and extract a GroupLens MovieLens zip into dest; return the data directory."""
+def _copy_with_progress(response: Any, buffer: IO[bytes], progress: Callable[[int, int | None], None]) -> None:
+    length = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
+    total = int(length) if length and str(length).isdigit() else None
+    done = 0
+    progress(done, total)
+    while chunk := response.read(DOWNLOAD_CHUNK):
+        buffer.write(chunk)
+        done += len(chunk)
+        progress(done, total)
+
+
+def download_movielens(
+    dest: Path, url: str = ML_LATEST_SMALL_URL, progress: Callable[[int, int | None], None] | None = None
+) -> Path:
+    """Download and extract a GroupLens MovieLens zip into dest; return the data directory.
+
+    `progress(bytes_so_far, total_or_None)` is called as the download advances.
+    """
     dest = Path(dest)
     target = dest / PurePosixPath(urlparse(url).path).stem
     if (target / "movies.csv").is_file() and (target / "ratings.csv").is_file():
@@ -293,7 +309,7 @@ def download_movielens(dest: Path, url: str = ML_LATEST_SMALL_URL) -> Path:
     try:
         with tempfile.TemporaryFile() as buffer:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                shutil.copyfileobj(response, buffer)
+                _copy_with_progress(response, buffer, progress or (lambda _done, _total: None))
             buffer.seek(0)
             with zipfile.ZipFile(buffer) as archive:
                 _safe_extract(archive, dest)

@@ -14,10 +14,24 @@ __all__ = ["JSON", "BatchError", "BatchResult", "PageInfo"]
 Cursor = NewType("Cursor", str)
 
 
-@strawberry.type(description="Relay page information.")
+@strawberry.type(description="Page information of a connection (the GraphQL Cursor Connections spec).")
 class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether more items follow this page.")
     end_cursor: str | None = strawberry.field(description="Cursor of the last item; pass it as `after`.")
+    has_previous_page: bool = strawberry.field(
+        default=False, description="Whether items precede this page (true when it was asked for `after` a cursor)."
+    )
+    start_cursor: str | None = strawberry.field(default=None, description="Cursor of the first item of this page.")
+
+    @classmethod
+    def of(cls, cursors: list[str], *, has_next: bool, has_previous: bool) -> PageInfo:
+        """Page information for a page whose edges have these cursors."""
+        return cls(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
 
 
 @strawberry.type(description="One rejected item of a batch.")

@@ -74,8 +74,8 @@ class ContentConnection:
     def from_page(cls, page: Page) -> ContentConnection:
         """Build from a service page of ORM rows."""
         edges = [ContentEdge(cursor=encode_cursor(c.content_id), node=Content.from_model(c)) for c in page.items]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=end), total_count=page.total)
+        info = PageInfo.of([e.cursor for e in edges], has_next=page.has_next, has_previous=page.has_previous)
+        return cls(edges=edges, page_info=info, total_count=page.total)
 
 
 @strawberry.type(description="A search result.")

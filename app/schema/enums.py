@@ -42,3 +42,15 @@ class SearchMode(Enum):
 def enum_str(value: Enum | None) -> str | None:
     """The stored string of an enum argument, or None."""
     return None if value is None else str(value.value)
+
+
+@strawberry.enum(description="Lifecycle of a model version.")
+class ModelVersionStatus(Enum):
+    CANDIDATE = strawberry.enum_value("candidate", description="Trained, not (yet) serving.")
+    ACTIVE = strawberry.enum_value("active", description="The version requests are served with.")
+    RETIRED = strawberry.enum_value("retired", description="Served before; replaced by a newer version.")
+
+
+@strawberry.enum(description="Model family of a model version.")
+class ModelKind(Enum):
+    ALS = strawberry.enum_value("als", description="Implicit-feedback ALS factors with the hybrid blend.")

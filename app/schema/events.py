@@ -75,8 +75,8 @@ class EventConnection:
     def from_page(cls, page: Page) -> EventConnection:
         """Build from a service page of ORM events."""
         edges = [EventEdge(cursor=event_cursor(e), node=Event.from_model(e)) for e in page.items]
-        end = edges[-1].cursor if edges else None
-        return cls(edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=end), total_count=page.total)
+        info = PageInfo.of([e.cursor for e in edges], has_next=page.has_next, has_previous=page.has_previous)
+        return cls(edges=edges, page_info=info, total_count=page.total)
 
 
 def event_cursor(row: EventModel) -> str:
@@ -94,6 +94,10 @@ class LogEventResult:
 class EventTypeWeight:
     event_type: str = strawberry.field(description="Event type name.")
     weight: float = strawberry.field(description="Weight in training; negative marks an exclusion (dislike).")
+
+    @strawberry.field(description="The event type name again, as the id a normalized client cache keys it by.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.event_type)
 
 
 @strawberry.input(description="A behavior event to log.")

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.models import ModelVersion as ModelVersionModel
 from app.schema.common import JSON
+from app.schema.enums import ModelKind, ModelVersionStatus
 from app.services import explain
 from app.services import recommendations as rec
 
@@ -123,12 +124,25 @@ class RecommendationResult:
 @strawberry.type(description="A trained model version from the registry.")
 class ModelVersion:
     id: int = strawberry.field(description="Version id.")
-    kind: str = strawberry.field(description="Model family (als).")
+    kind: str = strawberry.field(
+        description="Model family (als).", deprecation_reason="Use `modelKind`, the same value as an enum."
+    )
     params: JSON = strawberry.field(description="Hyper-parameters.")
     training_stats: JSON = strawberry.field(description="Training data statistics and timings.")
     metrics: JSON = strawberry.field(description="Offline metrics from the promotion gate.")
     trained_at: datetime = strawberry.field(description="When it was trained (UTC).")
-    status: str = strawberry.field(description="candidate, active or retired.")
+    status: str = strawberry.field(
+        description="candidate, active or retired.",
+        deprecation_reason="Use `versionStatus`, the same value as an enum.",
+    )
+
+    @strawberry.field(description="Lifecycle of this version.")
+    def version_status(self) -> ModelVersionStatus:
+        return ModelVersionStatus(self.status)
+
+    @strawberry.field(description="Model family of this version.")
+    def model_kind(self) -> ModelKind:
+        return ModelKind(self.kind)
 
     @classmethod
     def from_model(cls, row: ModelVersionModel) -> ModelVersion:

@@ -36,6 +36,7 @@ class Page:
     items: list[Any]
     has_next: bool
     total: int
+    has_previous: bool = False  # forward paging: true when the page continues after a cursor
 
 
 async def get_content(session: AsyncSession, *, content_id: str) -> Content:
@@ -53,7 +54,8 @@ async def list_contents(
     check_count(first, name="first", maximum=max_page)
     repo = ContentRepository(session)
     rows = await repo.list_page(filters, first=first, after=after)
-    return Page(items=rows[:first], has_next=len(rows) > first, total=await repo.count(filters))
+    total = await repo.count(filters)
+    return Page(items=rows[:first], has_next=len(rows) > first, total=total, has_previous=after is not None)
 
 
 def _row(write: ContentWrite) -> dict[str, Any]:

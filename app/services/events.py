@@ -126,7 +126,7 @@ async def list_events(session: AsyncSession, *, user_id: str, first: int, after:
             raise InvalidInput("after: not a valid cursor", field="after") from None
     rows = await EventRepository(session).list_for_user(user_id, first=first, after=cursor)
     total = (await EventRepository(session).count_for_users([user_id])).get(user_id, 0)
-    return Page(items=rows[:first], has_next=len(rows) > first, total=total)
+    return Page(items=rows[:first], has_next=len(rows) > first, total=total, has_previous=after is not None)
 
 
 async def set_event_type_weight(session: AsyncSession, *, event_type: str, weight: float) -> EventType:

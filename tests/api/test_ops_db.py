@@ -11,7 +11,7 @@ from app import migrate
 from app.context import AppState
 from app.main import build_state, close_state, create_app, readiness
 from tests.conftest import fresh_database, make_settings
-from tests.services.test_cache import free_port, private_redis  # noqa: F401  (fixture)
+from tests.services.test_cache import private_redis  # noqa: F401  (fixture)
 
 TABLES = {
     "users",

@@ -21,6 +21,7 @@ import uvicorn
 
 from app.config import Settings
 from app.main import create_app
+from tests.redis_support import redis_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,7 +123,7 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
-        binary = shutil.which("redis-server") or "redis-server"
+        binary = redis_binary()
         self.process = subprocess.Popen(
             [
                 binary,

@@ -79,15 +79,16 @@ async def test_rate_limiting_can_be_turned_off(app_client: Any, client_key: str)
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A private redis-server."""
+def killable_redis() -> Iterator[RedisServer]:
+    """A private redis-server (this test kills it, so not the session's)."""
     server = RedisServer()
     server.start()
     yield server
     server.stop()
 
 
-async def test_redis_buckets_are_shared_and_fall_back_when_redis_dies(redis_server: RedisServer) -> None:
+async def test_redis_buckets_are_shared_and_fall_back_when_redis_dies(killable_redis: RedisServer) -> None:
+    redis_server = killable_redis
     settings = make_settings("postgresql+asyncpg://unused/x", redis_url=redis_server.url, **LOW)
     replica_a, replica_b = RateLimiter(settings), RateLimiter(settings)
     try:

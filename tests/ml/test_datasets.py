@@ -178,3 +178,13 @@ def test_download_extracts_zip(tmp_path: Path) -> None:
     target = download_movielens(dest, url=Path(archive).as_uri())
     assert target == dest / "ml-test"
     assert len(load_movielens(target).movies) == 2
+
+
+def test_download_reports_progress_in_bytes(tmp_path: Path) -> None:
+    source = _write(tmp_path / "src" / "ml-test", MOVIES, RATINGS)
+    archive = Path(shutil.make_archive(str(tmp_path / "ml-test"), "zip", source.parent, "ml-test"))
+    seen: list[tuple[int, int | None]] = []
+    download_movielens(tmp_path / "out", url=archive.as_uri(), progress=lambda done, total: seen.append((done, total)))
+    size = archive.stat().st_size
+    assert seen[0] == (0, size) and seen[-1] == (size, size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

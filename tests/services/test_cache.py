@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-import redis
 
 from app.services.cache import Cache, MemoryCache, RedisCache
-
-REDIS_URL = os.environ.get("RECENGINE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def require_redis(url: str = REDIS_URL) -> None:
-    """Fail (never skip) with instructions when the test Redis is not reachable."""
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as exc:
-        pytest.fail(
-            f"Redis at {url} is unreachable ({exc}). Start one with "
-            "`redis-server --daemonize yes --port 6379 --save ''` or set RECENGINE_TEST_REDIS_URL."
-        )
+from tests.redis_support import RedisService, private_redis_server, redis_binary
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -34,9 +17,8 @@ async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
     if request.param == "memory":
         yield MemoryCache(max_entries=100, ttl=300)
         return
-    require_redis()
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    backend = RedisCache(REDIS_URL)
+    url: str = request.getfixturevalue("redis_url")  # the session's Redis, started by tests/conftest.py
+    backend = RedisCache(url)
     yield backend
     await backend.close()
 
@@ -74,32 +56,21 @@ def test_memory_cache_is_bounded() -> None:
     assert asyncio.run(fill()).count(b"v") == 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """A Redis server of this test's own, so it can be stopped."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: apt-get install redis-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            redis.Redis(port=port).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield port, proc
-    proc.kill()
-    proc.wait()
+    with private_redis_server() as service:
+        assert service.process is not None
+        yield service.port, service.process
+
+
+async def test_session_redis_is_a_real_server(redis_server: RedisService) -> None:
+    cache = RedisCache(redis_server.url)
+    try:
+        await cache.set("probe", b"v", ttl=60)
+        assert await cache.get("probe") == b"v"
+    finally:
+        await cache.close()
 
 
 async def test_redis_outage_reads_as_misses_and_recovers(private_redis: tuple[int, subprocess.Popen[bytes]]) -> None:
@@ -112,7 +83,7 @@ async def test_redis_outage_reads_as_misses_and_recovers(private_redis: tuple[in
     assert await cache.get("k") is None
     await cache.set("k", b"v2", ttl=60)
     assert await cache.incr("gen") == 0
-    restarted = subprocess.Popen(["redis-server", "--port", str(port), "--save", ""], stdout=subprocess.DEVNULL)
+    restarted = subprocess.Popen([redis_binary(), "--port", str(port), "--save", ""], stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):
             await cache.set("k", b"back", ttl=60)
