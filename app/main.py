@@ -27,6 +27,7 @@ from app.loaders import create_loaders
 from app.logging import request_id_var
 from app.metrics import READY
 from app.schema.schema import build_schema
+from app.security import authn
 from app.security.http import BodySizeLimit, HttpCompliantGraphQL
 from app.security.limits import graphiql_enabled
 from app.security.ratelimit import RateLimiter
@@ -39,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 class GraphQLApp(HttpCompliantGraphQL):
     """Strawberry's ASGI app with our typed context (and the HTTP rules of app.security.http)."""
+
+    async def authenticate(self, request: Request) -> Response | None:
+        """Credentials are checked before parsing (app.security.authn)."""
+        return await authn.authenticate(request)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state: AppState = request.app.state.recengine

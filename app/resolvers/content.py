@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.context import Context
+from app.errors import Forbidden
 from app.repositories.content import ContentFilter
 from app.repositories.pagination import decode_cursor
 from app.schema.common import BatchResult
@@ -21,7 +22,9 @@ async def content(
 ) -> Content | None:
     """One item, or null."""
     row = await info.context.loaders.content_by_id.load(str(id))
-    return Content.from_model(row) if row else None
+    if row is None or (row.status != "published" and await info.context.published_only()):
+        return None
+    return Content.from_model(row)
 
 
 async def contents(
@@ -34,6 +37,10 @@ async def contents(
     tag: Annotated[str | None, strawberry.argument(description="Only items with this tag.")] = None,
 ) -> ContentConnection:
     """A page of items in id order."""
+    if await info.context.published_only():
+        if status not in (None, ContentStatus.PUBLISHED):
+            raise Forbidden("user tokens see published content only", field="status")
+        status = ContentStatus.PUBLISHED
     filters = ContentFilter(
         content_type=enum_str(content_type),
         status=enum_str(status),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,9 @@ ContentStatusName = Literal["draft", "published", "archived", "deleted"]
 UserStatusName = Literal["active", "inactive", "suspended"]
 
 ID_PATTERN = r"^[a-zA-Z0-9_-]+$"
+USER_ID_REGEX = r"^[a-zA-Z0-9_.@:-]+$"
+USER_ID_PATTERN = re.compile(r"[a-zA-Z0-9_.@:-]{1,255}")
+MAX_ID_LENGTH = 255
 MAX_JSON_BYTES = 16_384
 MAX_TAGS = 100
 MAX_TEXT = 10_000
@@ -89,7 +93,7 @@ class ContentWrite(_Strict):
 class UserWrite(_Strict):
     """A user upsert; fields left None keep their stored value."""
 
-    id: str = Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
+    id: str = Field(min_length=1, max_length=255, pattern=USER_ID_REGEX)
     email: EmailStr | None = None
     demographics: dict[str, Any] | None = None
     preferences: dict[str, Any] | None = None
@@ -105,7 +109,7 @@ class EventWrite(_Strict):
     """A behavior event."""
 
     event_id: uuid.UUID | None = None
-    user_id: str = Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
+    user_id: str = Field(min_length=1, max_length=255, pattern=USER_ID_REGEX)
     content_id: str = Field(min_length=1, max_length=255, pattern=ID_PATTERN)
     event_type: str = Field(min_length=1, max_length=64)
     value: float | None = Field(None, ge=-1e6, le=1e6)
