@@ -72,7 +72,12 @@ def import_events(
     async def main(state: Any) -> Any:
         with progress_bar() as bar:
             task = bar.add_task("events", total=_count_lines(file))
-            return await import_events_file(state.sessions, file, progress=lambda n: bar.advance(task, n))
+            return await import_events_file(
+                state.sessions,
+                file,
+                progress=lambda n: bar.advance(task, n),
+                max_future_seconds=state.settings.max_event_future_seconds,
+            )
 
     report = run(main)
     _report_skipped(report.skipped)

@@ -20,6 +20,8 @@ ID_PATTERN = r"^[a-zA-Z0-9_-]+$"
 USER_ID_REGEX = r"^[a-zA-Z0-9_.@:-]+$"
 USER_ID_PATTERN = re.compile(r"[a-zA-Z0-9_.@:-]{1,255}")
 MAX_ID_LENGTH = 255
+MAX_EVENT_FUTURE_SECONDS = 300  # the default of RECENGINE_MAX_EVENT_FUTURE_SECONDS
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_JSON_BYTES = 16_384
 MAX_TAGS = 100
 MAX_TEXT = 10_000
@@ -163,3 +165,14 @@ def check_count(value: int, *, name: str, maximum: int, minimum: int = 1) -> int
     if not minimum <= value <= maximum:
         raise InvalidInput(f"{name} must be between {minimum} and {maximum}, got {value}", field=name)
     return value
+
+
+def time_problem(timestamp: datetime | None, latest: datetime, field: str) -> str | None:
+    """Why an event time is refused (before 1970, or later than `latest`), or None when it is fine."""
+    if timestamp is None:
+        return None
+    if timestamp < EPOCH:
+        return f"{field}: must not be before 1970-01-01T00:00:00Z"
+    if timestamp > latest:
+        return f"{field}: must not be later than {latest.isoformat()} (the server's clock plus the allowed skew)"
+    return None
