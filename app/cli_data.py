@@ -132,6 +132,7 @@ def train(
     """Embed new content, train ALS, store the factors, and activate the model if it passes the gate."""
     from app.ml.training import train as do_train
     from app.services.engine import GLOBAL_GENERATION
+    from app.services.models import prune_versions
 
     async def main(state: Any) -> Any:
         with progress_bar() as bar:
@@ -153,11 +154,15 @@ def train(
             )
         if report.activated:
             await state.cache.incr(GLOBAL_GENERATION)
-        return report
+        async with state.sessions() as session:
+            pruned = await prune_versions(session, keep=state.settings.model_retention)
+        return report, pruned
 
-    report = run(main, batch_settings())
+    report, pruned = run(main, batch_settings())
     console.print(f"embedded {report.embedded} items; {report.stats}")
     console.print(f"model version {report.version_id}: {report.reason}; metrics {report.metrics}")
+    if pruned:
+        console.print(f"pruned the factors, links and indexes of model versions {pruned} (RECENGINE_MODEL_RETENTION)")
 
 
 @app.command()

@@ -6,7 +6,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -126,10 +126,22 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest wait for request headers or the next body chunk before 408."
     )
 
+    @model_validator(mode="after")
+    def _no_open_production(self) -> Settings:
+        """Authentication cannot be turned off in the production profile."""
+        if self.env is Environment.PRODUCTION and self.auth is AuthMode.DISABLED:
+            raise ValueError("RECENGINE_AUTH=disabled is refused when RECENGINE_ENV=production")
+        return self
+
     @property
     def is_production(self) -> bool:
         """True in the production profile."""
         return self.env is Environment.PRODUCTION
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """RECENGINE_CORS_ORIGINS as a list (empty: no CORS)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,7 @@ A field costs 1 when it has its own resolver (every resolver of this schema read
 index or the engine) and 0 when it is a plain attribute; a field with a `first` or `count` argument
 multiplies the cost of its children by that number. So
 `contents(first: 100) { edges { node { similar(count: 100) { content { id } } } } }` costs
-1 + 100 × (1 + 100 × 1) = 10,101.
+1 + 100 * (1 + 100 * 1) = 10,101.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ class CostCalculator:
                 yield from self._fields(typed, selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode) and selection.name.value in self.fragments:
                 fragment = self.fragments[selection.name.value]
-                yield from self._fields(self.schema.get_type(fragment.type_condition.name.value), fragment.selection_set)
+                typed = self.schema.get_type(fragment.type_condition.name.value)
+                yield from self._fields(typed, fragment.selection_set)
 
 
 def resolved_fields(strawberry_schema: Any) -> frozenset[tuple[str, str]]:
@@ -150,11 +151,10 @@ class QueryCost(SchemaExtension):
 
     def _costs(self, operation: OperationDefinitionNode) -> dict[str, int]:
         ctx = self.execution_context
+        assert ctx.graphql_document is not None
         if self._resolved is None:
             self._resolved = resolved_fields(ctx.schema)
-        fragments = {
-            d.name.value: d for d in ctx.graphql_document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        fragments = {d.name.value: d for d in ctx.graphql_document.definitions if isinstance(d, FragmentDefinitionNode)}
         calculator = CostCalculator(ctx.schema._schema, fragments, ctx.variables or {}, self._resolved)
         return calculator.root_costs(operation)
 

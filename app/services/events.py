@@ -22,8 +22,8 @@ from app.repositories.event_types import EventTypeRepository
 from app.repositories.events import EventRepository
 from app.repositories.pagination import decode_cursor
 from app.repositories.users import UserRepository
-from app.services.content import BatchOutcome, Page
 from app.security.faults import is_retryable
+from app.services.content import BatchOutcome, Page
 from app.services.validation import MAX_EVENT_FUTURE_SECONDS, EventWrite, check_count, time_problem, validate
 
 WRITE_ATTEMPTS = 4
@@ -66,7 +66,7 @@ async def log_events(
             await session.rollback()
             if attempt == WRITE_ATTEMPTS or not is_retryable(exc):
                 raise
-            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 (jitter, not crypto)
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # jitter, not crypto
     batch.outcome.accepted = len(batch.stored_ids)
     batch.outcome.duplicates = len(inputs) - len(batch.outcome.errors) - len(batch.stored_ids)
     for row in batch.rows:
@@ -105,9 +105,7 @@ async def log_event(
     session: AsyncSession, *, data: dict[str, Any], max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS
 ) -> tuple[Event, bool, LoggedBatch]:
     """Store one event; returns the stored event and whether its id was already stored."""
-    batch = await log_events(
-        session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds
-    )
+    batch = await log_events(session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds)
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
         error = Conflict if batch.conflicts else InvalidInput
