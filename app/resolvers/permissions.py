@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from app.errors import Forbidden
 from app.services.auth import Role
+from app.services.validation import check_id_arguments
 
 
 class UserScope(Enum):
@@ -102,7 +103,8 @@ class Access(BasePermission):
             raise Forbidden(f"no access rule for {info.field_name}")
         if rule.user is UserScope.NONE or await info.context.role() is not Role.USER:
             await info.context.require(rule.key)
-            return True
-        caller = await info.context.caller()
-        check_user_token(rule, caller.subject, kwargs)
+        else:
+            caller = await info.context.caller()
+            check_user_token(rule, caller.subject if caller else None, kwargs)
+        check_id_arguments(kwargs)  # every root field passes here first: no oversized id reaches a cache key
         return True

@@ -24,6 +24,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     get_named_type,
+    parse,
 )
 from graphql.execution import ExecutionResult as GraphQLExecutionResult
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
@@ -165,3 +166,18 @@ class QueryCost(SchemaExtension):
             maxCost=self.max_cost,
         )
         return GraphQLExecutionResult(data=None, errors=[GraphQLError(error.message, original_error=error)])
+
+
+def static_cost(
+    strawberry_schema: Any, query: str, variables: Mapping[str, Any] | None = None, operation_name: str | None = None
+) -> dict[str, int]:
+    """The cost of each root field of a document (for tests, docs and tools; the server uses QueryCost)."""
+    document = parse(query)
+    operation = selected_operation(document, operation_name)
+    if operation is None:
+        raise ValueError("the document has no single operation to cost")
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    calculator = CostCalculator(
+        strawberry_schema._schema, fragments, variables or {}, resolved_fields(strawberry_schema)
+    )
+    return calculator.root_costs(operation)

@@ -176,3 +176,20 @@ def time_problem(timestamp: datetime | None, latest: datetime, field: str) -> st
     if timestamp > latest:
         return f"{field}: must not be later than {latest.isoformat()} (the server's clock plus the allowed skew)"
     return None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def check_id_arguments(kwargs: dict[str, Any]) -> None:
+    """Every id argument (`id`, `*_id`, `*_ids`) is at most MAX_ID_LENGTH characters, else InvalidInput:
+    checked before a resolver runs, so an oversized id never reaches a query or a cache key."""
+    for name, value in kwargs.items():
+        if not (name == "id" or name.endswith(("_id", "_ids"))):
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and len(v) > MAX_ID_LENGTH for v in values):
+            field = _camel(name)
+            raise InvalidInput(f"{field}: ids are at most {MAX_ID_LENGTH} characters", field=field)
