@@ -61,7 +61,12 @@ def import_events(
     async def main(state: Any) -> Any:
         with progress_bar() as bar:
             task = bar.add_task("events", total=_count_lines(file))
-            return await import_events_file(state.sessions, file, progress=lambda n: bar.advance(task, n))
+            return await import_events_file(
+                state.sessions,
+                file,
+                progress=lambda n: bar.advance(task, n),
+                max_future_seconds=state.settings.max_event_future_seconds,
+            )
 
     report = run(main)
     _report_skipped(report.skipped)
@@ -129,6 +134,7 @@ def train(
     from app.ml.serving import ServingConfig
     from app.ml.training import train as do_train
     from app.services.engine import GLOBAL_GENERATION
+    from app.services.models import prune_versions
 
     chosen = ServingConfig.load(config)
     overrides = {k: v for k, v in (("factors", factors), ("iterations", iterations)) if v is not None}
@@ -154,11 +160,15 @@ def train(
             )
         if report.activated:
             await state.cache.incr(GLOBAL_GENERATION)
-        return report
+        async with state.sessions() as session:
+            pruned = await prune_versions(session, keep=state.settings.model_retention)
+        return report, pruned
 
-    report = run(main, batch_settings())
+    report, pruned = run(main, batch_settings())
     console.print(f"embedded {report.embedded} items; {report.stats}")
     console.print(f"model version {report.version_id}: {report.reason}; metrics {report.metrics}")
+    if pruned:
+        console.print(f"pruned the factors, links and indexes of model versions {pruned} (RECENGINE_MODEL_RETENTION)")
 
 
 @app.command()

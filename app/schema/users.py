@@ -113,6 +113,13 @@ class DeletionReceipt:
     cache_invalidated: bool = strawberry.field(description="Whether the user's cached results were invalidated.")
 
 
+@strawberry.type(description="A signed, short-lived credential bound to one user: safe in browsers and apps.")
+class UserToken:
+    token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`.")
+    user_id: strawberry.ID = strawberry.field(description="The user the token acts for.")
+    expires_at: datetime = strawberry.field(description="When the token stops working (UTC).")
+
+
 @strawberry.input(description="Privacy choices; an omitted one keeps its value.")
 class PrivacyInput:
     data_sharing: bool | None = strawberry.field(default=None, description="Allow training on this user's events.")
