@@ -108,6 +108,23 @@ def keys_create(
     print(key.secret)
 
 
+@keys_app.command("user-token")
+def keys_user_token(
+    user_id: Annotated[str, typer.Argument(help="The user the token acts for.")],
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Mint a user token (for a browser or app) signed with RECENGINE_TOKEN_SECRET; prints it last."""
+    from app.errors import AppError
+    from app.services import tokens
+
+    try:
+        issued = tokens.issue(get_settings(), subject=user_id, ttl_seconds=ttl)
+    except AppError as exc:
+        raise fail(exc.message) from None
+    console.print(f"user token for [bold]{user_id}[/bold], expires {issued.principal.expires_at.isoformat()}:")
+    print(issued.token)
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (names, roles, prefixes; never the secrets)."""

@@ -6,7 +6,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,19 +47,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(1000, ge=1, description="Largest list accepted by batch mutations.")
     max_page_size: int = Field(100, ge=1, description="Largest `first` or `count` on any list.")
     embedding_batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
-    als_factors: int = Field(32, ge=2, description="Latent factors of the ALS model (tuned on validation).")
-    als_iterations: int = Field(15, ge=1, description="ALS training iterations.")
-    als_regularization: float = Field(5.0, ge=0, description="ALS L2 regularization (tuned on validation).")
-    als_alpha: float = Field(
-        1.0, gt=0, description="Confidence scale: an event of weight w counts 1 + alpha*w (tuned on validation)."
-    )
     training_seed: int = Field(42, description="Random seed of model training.")
-    decay_half_life_days: float = Field(
-        90.0, gt=0, description="Half-life of event weights in training and profile embeddings."
-    )
-    trending_window_hours: int = Field(
-        720, ge=1, description="Window of the trending source inside recommendations (the query has its own)."
-    )
     partition_months_ahead: int = Field(3, ge=0, description="Monthly event partitions created ahead of time.")
     hnsw_ef_search: int = Field(100, ge=10, description="pgvector hnsw.ef_search for retrieval queries.")
     demo_data: Path | None = Field(None, description="MovieLens directory `make demo` imports.")
@@ -95,7 +83,7 @@ class Settings(BaseSettings):
     )
     rate_limit_enabled: bool = Field(True, description="Per-API-key rate limiting (token buckets).")
     rate_limit_queries_per_second: float = Field(
-        500.0, gt=0, description="Refill rate of each key's query budget (root fields per second)."
+        500.0, gt=0, description="Refill rate of each key's query budget (query cost units per second)."
     )
     rate_limit_queries_burst: int = Field(2_000, ge=1, description="Capacity of each key's query budget.")
     rate_limit_events_per_second: float = Field(
@@ -103,10 +91,45 @@ class Settings(BaseSettings):
     )
     rate_limit_events_burst: int = Field(20_000, ge=1, description="Capacity of each key's event budget.")
 
+    # --- frontends: user tokens, CORS, query cost, event time bounds, retention (issue 12) ---
+    token_secret: SecretStr | None = Field(
+        None,
+        description="Secret that signs user tokens (HS256); unset: generated once and kept in the data dir.",
+    )
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from browsers.")
+    max_query_cost: int = Field(
+        2_000, ge=1, description="Largest static cost of one operation (lists multiply children by first/count)."
+    )
+    max_event_future_seconds: int = Field(
+        300, ge=0, description="How far past the server's clock an event timestamp may lie."
+    )
+    model_retention: int = Field(
+        3, ge=0, description="Retired model versions whose factors, links and indexes are kept besides the active."
+    )
+    rate_limit_anonymous_per_second: float = Field(
+        20.0, gt=0, description="Refill rate of each client IP's budget for requests without a valid credential."
+    )
+    rate_limit_anonymous_burst: int = Field(50, ge=1, description="Capacity of each client IP's anonymous budget.")
+    http_receive_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest wait for request headers or the next body chunk before 408."
+    )
+
+    @model_validator(mode="after")
+    def _no_open_production(self) -> Settings:
+        """Authentication cannot be turned off in the production profile."""
+        if self.env is Environment.PRODUCTION and self.auth is AuthMode.DISABLED:
+            raise ValueError("RECENGINE_AUTH=disabled is refused when RECENGINE_ENV=production")
+        return self
+
     @property
     def is_production(self) -> bool:
         """True in the production profile."""
         return self.env is Environment.PRODUCTION
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """RECENGINE_CORS_ORIGINS as a list (empty: no CORS)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -17,14 +17,14 @@ from starlette.responses import Response
 from app.config import AuthMode, Settings
 from app.db import SessionFactory
 from app.errors import Forbidden, Unauthenticated
-from app.services import auth
-from app.services.auth import Role
+from app.services import auth, tokens
+from app.services.auth import Caller, Role
 from app.services.cache import Cache
 
 if TYPE_CHECKING:
     from app.loaders import Loaders
     from app.security.ratelimit import RateLimiter
-    from app.services.engine import Engine
+    from app.services.engine import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class AppState:
     engine: AsyncEngine
     sessions: SessionFactory
     cache: Cache
-    recommender: Engine
+    recommender: Recommender
     database_url: str = ""
     background: set[asyncio.Future[None]] = field(default_factory=set)
     limiter: RateLimiter | None = None
@@ -53,7 +53,7 @@ class Context:
     response: Response | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     authorization: str | None = None
-    _role_lookup: asyncio.Future[Role | None] | None = None
+    _caller_lookup: asyncio.Future[Caller | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,25 +72,53 @@ class Context:
         async with self.state.sessions() as session:
             yield session
 
-    async def role(self) -> Role | None:
-        """The caller's role from the bearer key (looked up once per request)."""
+    async def caller(self) -> Caller | None:
+        """The verified caller (looked up once per request; the HTTP layer may have done it already)."""
         if self.settings.auth is AuthMode.DISABLED:
-            return Role.ADMIN
-        if self._role_lookup is None:  # sibling resolvers share one lookup
-            self._role_lookup = asyncio.ensure_future(self._lookup_role())
-        return await asyncio.shield(self._role_lookup)
+            return Caller(Role.ADMIN)
+        if self._caller_lookup is None:  # sibling resolvers share one lookup
+            known = getattr(self.request.state, "caller", None) if self.request is not None else None
+            lookup = resolve_caller(self.state, self.authorization) if known is None else _known(known)
+            self._caller_lookup = asyncio.ensure_future(lookup)
+        return await asyncio.shield(self._caller_lookup)
 
-    async def _lookup_role(self) -> Role | None:
-        token = auth.bearer_token(self.authorization)
-        if not token:
-            return None
-        async with self.session() as session:
-            return await auth.role_for(session, secret=token)
+    async def role(self) -> Role | None:
+        """The caller's role, or None without a valid credential."""
+        caller = await self.caller()
+        return caller.role if caller is not None else None
 
-    async def require(self, role: Role) -> None:
-        """Raise UNAUTHENTICATED without a valid key, FORBIDDEN when the role is too low."""
-        current = await self.role()
+    async def published_only(self) -> bool:
+        """Whether the caller may see published content only (user tokens)."""
+        caller = await self.caller()
+        return caller is not None and caller.role is Role.USER
+
+    async def require(self, role: Role) -> Caller:
+        """Raise UNAUTHENTICATED without a valid credential, FORBIDDEN when the role is too low."""
+        current = await self.caller()
         if current is None:
-            raise Unauthenticated("a valid API key is required: send 'Authorization: Bearer <key>'")
-        if role is Role.ADMIN and current is not Role.ADMIN:
+            raise Unauthenticated("a valid API key or user token is required: send 'Authorization: Bearer <key>'")
+        if role is Role.ADMIN and current.role is not Role.ADMIN:
             raise Forbidden("this operation needs an admin key")
+        if role is Role.CLIENT and current.role is Role.USER:
+            raise Forbidden("this operation needs an API key; user tokens may not use it")
+        return current
+
+
+async def _known(caller: Caller) -> Caller:
+    return caller
+
+
+async def resolve_caller(state: AppState, authorization: str | None) -> Caller | None:
+    """The caller of a bearer credential: a user token (verified by signature) or an API key (looked up).
+
+    None without a credential or with an unknown key; an expired or tampered user token raises UNAUTHENTICATED.
+    """
+    token = auth.bearer_token(authorization)
+    if not token:
+        return None
+    if tokens.looks_like_token(token):
+        principal = tokens.verify(state.settings, token)
+        return Caller(Role.USER, principal.subject)
+    async with state.sessions() as session:
+        role = await auth.role_for(session, secret=token)
+    return Caller(role) if role is not None else None

@@ -54,6 +54,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
+        hide_parameters=True,  # logged database errors never carry SQL parameters (emails, ids)
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={"server_settings": server_settings(settings), "timeout": settings.db_connect_timeout_seconds},
     )

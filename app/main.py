@@ -27,18 +27,24 @@ from app.loaders import create_loaders
 from app.logging import request_id_var
 from app.metrics import READY
 from app.schema.schema import build_schema
+from app.security import authn
 from app.security.http import BodySizeLimit, HttpCompliantGraphQL
 from app.security.limits import graphiql_enabled
+from app.security.middleware import frontend_middleware
 from app.security.ratelimit import RateLimiter
 from app.services import auth
 from app.services.cache import create_cache
-from app.services.engine import Engine
+from app.services.engine import Recommender
 
 logger = logging.getLogger(__name__)
 
 
 class GraphQLApp(HttpCompliantGraphQL):
     """Strawberry's ASGI app with our typed context (and the HTTP rules of app.security.http)."""
+
+    async def authenticate(self, request: Request) -> Response | None:
+        """Credentials are checked before parsing (app.security.authn)."""
+        return await authn.authenticate(request)
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state: AppState = request.app.state.recengine
@@ -86,7 +92,7 @@ async def build_state(settings: Settings) -> AppState:
     engine = create_engine(url, settings)
     sessions = session_factory(engine)
     cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
-    recommender = Engine(settings, sessions, cache)
+    recommender = Recommender(settings, sessions, cache)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     return AppState(settings, engine, sessions, cache, recommender, database_url=url, limiter=limiter)
 
@@ -139,7 +145,8 @@ async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
             await conn.execute(text("SELECT 1"))
         checks["database"] = {"ok": True}
     except Exception as exc:  # any driver or network failure means not ready
-        checks["database"] = {"ok": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+        logger.warning("readiness: database unreachable: %s", type(exc).__name__)  # no host/user in responses
+        checks["database"] = {"ok": False, "reason": "database unreachable"}
         return False, checks
     current = await migrate.current_revision(state.engine)
     head = migrate.head_revision(state.database_url)
@@ -192,7 +199,11 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         Route("/ready", ready),
         Route("/metrics", metrics),
     ]
-    middleware = [Middleware(RequestIdMiddleware), Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [
+        *frontend_middleware(settings),
+        Middleware(RequestIdMiddleware),
+        Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+    ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     if state is not None:
         app.state.recengine = state

@@ -71,8 +71,28 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
 
 
+PARTITION_LOCK_KEY = 727_270_001  # pg_advisory_xact_lock key: one partition creator at a time
+MISSING_PARTITIONS = text(
+    """SELECT count(*) FROM generate_series(0, :m) AS i
+       WHERE to_regclass('events_y' || to_char((now() + make_interval(months => i)) AT TIME ZONE 'UTC',
+                                                'YYYY"m"MM')) IS NULL"""
+)
+
+
 async def create_partitions(engine: AsyncEngine, months_ahead: int) -> int:
-    """Create the coming months' event partitions; returns how many were new."""
+    """Create the coming months' event partitions; returns how many were new.
+
+    Nothing is locked when every partition exists already. Otherwise one caller at a time (an advisory
+    lock: concurrent pods wait, then find the work done) runs without the statement timeout, since moving
+    rows out of DEFAULT can take long; inserts into `events` wait meanwhile, so none lands in DEFAULT
+    between the move and the attach.
+    """
+    async with engine.connect() as conn:
+        if not int((await conn.execute(MISSING_PARTITIONS, {"m": months_ahead})).scalar_one()):
+            return 0
     async with engine.begin() as conn:
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITION_LOCK_KEY})
+        await conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         result = await conn.execute(text("SELECT create_event_partitions(:m)"), {"m": months_ahead})
         return int(result.scalar_one())

@@ -40,3 +40,11 @@ class ApiKeyRepository:
             update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=func.now())
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def replace_secret(self, name: str, *, key_hash: str, prefix: str, role: str) -> None:
+        """Give the named key a new secret (the old one stops matching) and make it active."""
+        await self.session.execute(
+            update(ApiKey)
+            .where(ApiKey.name == name)
+            .values(key_hash=key_hash, prefix=prefix, role=role, revoked_at=None, created_at=func.now())
+        )

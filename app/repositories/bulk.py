@@ -45,6 +45,7 @@ async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]])
         WITH fresh AS (
             INSERT INTO event_keys (event_id, user_id, "timestamp")
             SELECT DISTINCT ON (event_id) event_id, user_id, "timestamp" FROM staging_events
+            ORDER BY event_id  -- one lock order for every batch: overlapping batches cannot deadlock
             ON CONFLICT DO NOTHING RETURNING event_id
         )
         INSERT INTO events ({cols})

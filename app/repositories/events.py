@@ -32,7 +32,7 @@ class EventRepository:
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
         """Store events whose ids are new; returns the ids that were stored."""
-        rows = list({r["event_id"]: r for r in reversed(rows)}.values())[::-1]
+        rows = sorted({r["event_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["event_id"])
         if not rows:
             return set()
         if len(rows) >= COPY_THRESHOLD:
@@ -44,6 +44,13 @@ class EventRepository:
         if new_rows:
             await self.session.execute(insert(Event), new_rows)
         return fresh
+
+    async def ids_of_other_users(self, owners: dict[uuid.UUID, str]) -> set[uuid.UUID]:
+        """Of these event ids, those stored for a different user than the one given."""
+        if not owners:
+            return set()
+        stmt = select(EventKey.event_id, EventKey.user_id).where(EventKey.event_id.in_(list(owners)))
+        return {row[0] for row in await self.session.execute(stmt) if row[1] != owners[row[0]]}
 
     async def get_by_ids(self, event_ids: Sequence[uuid.UUID]) -> list[Event]:
         """Stored events with these ids (any partition)."""

@@ -54,6 +54,20 @@ class ModelVersionRepository:
         await self.session.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(status="active"))
         await self.session.refresh(version)
 
+    async def drop_artifacts(self, version_id: int) -> None:
+        """Delete a version's factors, links and HNSW index; its registry row stays, marked pruned."""
+        await self.session.execute(text("SET LOCAL statement_timeout = 0"))  # a batch job, not a request
+        for table in ("item_factors", "user_factors", "item_links"):
+            await self.session.execute(text(f"DELETE FROM {table} WHERE model_version_id = :v"), {"v": version_id})
+        await self.session.execute(text(f"DROP INDEX IF EXISTS ix_item_factors_v{int(version_id)}"))
+        await self.session.execute(
+            text(
+                "UPDATE model_versions SET training_stats = training_stats || jsonb_build_object('pruned_at', now())"
+                " WHERE id = :v"
+            ),
+            {"v": version_id},
+        )
+
     async def write_item_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store item factors of a version, then build its HNSW inner-product index."""
         await self.session.execute(text("SET LOCAL statement_timeout = 0"))  # a batch job, not a request

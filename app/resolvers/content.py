@@ -8,6 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.context import Context
+from app.errors import Forbidden
 from app.repositories.content import ContentFilter
 from app.repositories.pagination import decode_cursor
 from app.schema.common import BatchResult
@@ -21,7 +22,9 @@ async def content(
 ) -> Content | None:
     """One item, or null."""
     row = await info.context.loaders.content_by_id.load(str(id))
-    return Content.from_model(row) if row else None
+    if row is None or (row.status != "published" and await info.context.published_only()):
+        return None
+    return Content.from_model(row)
 
 
 async def contents(
@@ -34,6 +37,10 @@ async def contents(
     tag: Annotated[str | None, strawberry.argument(description="Only items with this tag.")] = None,
 ) -> ContentConnection:
     """A page of items in id order."""
+    if await info.context.published_only():
+        if status not in (None, ContentStatus.PUBLISHED):
+            raise Forbidden("user tokens see published content only", field="status")
+        status = ContentStatus.PUBLISHED
     filters = ContentFilter(
         content_type=enum_str(content_type),
         status=enum_str(status),
@@ -76,7 +83,12 @@ async def upsert_content(
     """Create or replace an item; it is embedded before the mutation returns."""
     ctx = info.context
     async with ctx.session() as session:
-        row = await service.upsert_content(session, data=input.to_dict(), embed=ctx.state.recommender.embed)
+        row = await service.upsert_content(
+            session,
+            data=input.to_dict(),
+            embed=ctx.state.recommender.embed,
+            cache_bump=ctx.state.recommender.invalidate_all,
+        )
     return Content.from_model(row)
 
 
@@ -92,6 +104,7 @@ async def upsert_contents(
             inputs=[i.to_dict() for i in inputs],
             embed=ctx.state.recommender.embed,
             max_batch=ctx.settings.max_batch_size,
+            cache_bump=ctx.state.recommender.invalidate_all,
         )
     return BatchResult.from_outcome(outcome)
 

@@ -45,7 +45,9 @@ async def log_event(
 ) -> LogEventResult:
     """Log one event; the same `eventId` twice stores one event."""
     async with info.context.session() as session:
-        row, duplicate, batch = await service.log_event(session, data=input.to_dict())
+        row, duplicate, batch = await service.log_event(
+            session, data=input.to_dict(), max_future_seconds=info.context.settings.max_event_future_seconds
+        )
     await _freshen(info, batch.user_ids)
     return LogEventResult(event=Event.from_model(row), duplicate=duplicate)
 
@@ -57,7 +59,10 @@ async def log_events(
     """Log many events in one transaction; invalid ones are reported by index, valid ones stored."""
     async with info.context.session() as session:
         batch = await service.log_events(
-            session, inputs=[i.to_dict() for i in inputs], max_batch=info.context.settings.max_batch_size
+            session,
+            inputs=[i.to_dict() for i in inputs],
+            max_batch=info.context.settings.max_batch_size,
+            max_future_seconds=info.context.settings.max_event_future_seconds,
         )
     await _freshen(info, batch.user_ids)
     return BatchResult.from_outcome(batch.outcome)

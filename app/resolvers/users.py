@@ -8,7 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from app.context import Context
-from app.schema.users import DeletionReceipt, PrivacyInput, User, UserInput
+from app.schema.users import DeletionReceipt, PrivacyInput, User, UserInput, UserToken
+from app.services import tokens
 from app.services import users as service
 
 
@@ -59,4 +60,18 @@ async def delete_user(
         factors=receipt.factors,
         profiles=receipt.profiles,
         cache_invalidated=receipt.cache_entries_invalidated,
+    )
+
+
+async def create_user_token(
+    info: Info[Context, None],
+    user_id: Annotated[strawberry.ID, strawberry.argument(description="The user the token acts for.")],
+    ttl_seconds: Annotated[
+        int, strawberry.argument(description="Lifetime in seconds (60 to 2,592,000).")
+    ] = tokens.DEFAULT_TTL_SECONDS,
+) -> UserToken:
+    """Sign a user token (no database write: tokens are verified by signature)."""
+    issued = tokens.issue(info.context.settings, subject=str(user_id), ttl_seconds=ttl_seconds)
+    return UserToken(
+        token=issued.token, user_id=strawberry.ID(issued.principal.subject), expires_at=issued.principal.expires_at
     )

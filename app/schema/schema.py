@@ -16,95 +16,100 @@ from app.resolvers import content as content_r
 from app.resolvers import events as events_r
 from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
-from app.resolvers.permissions import AdminAccess, ClientAccess
+from app.resolvers.permissions import RULES, Access
 from app.schema.errors import ErrorCodes
 from app.schema.observability import OperationMetrics
+from app.security.cost import QueryCost
 from app.security.limits import limit_extensions, schema_config
 from app.security.ratelimit import RateLimits
 
 PARSE_CACHE_SIZE = 1024
-CLIENT: list[type[BasePermission]] = [ClientAccess]
-ADMIN: list[type[BasePermission]] = [AdminAccess]
+ACCESS: list[type[BasePermission]] = [Access]  # each root field's rule is in app.resolvers.permissions.RULES
 
 
 @strawberry.type(description="Read users, content, events and recommendations.")
 class Query:
-    user = strawberry.field(resolver=users_r.user, permission_classes=CLIENT, description="A user by id, or null.")
+    user = strawberry.field(resolver=users_r.user, permission_classes=ACCESS, description="A user by id, or null.")
     content = strawberry.field(
-        resolver=content_r.content, permission_classes=CLIENT, description="A content item by id, or null."
+        resolver=content_r.content, permission_classes=ACCESS, description="A content item by id, or null."
     )
     contents = strawberry.field(
-        resolver=content_r.contents, permission_classes=CLIENT, description="Content items, Relay-paginated."
+        resolver=content_r.contents, permission_classes=ACCESS, description="Content items, Relay-paginated."
     )
     events = strawberry.field(
-        resolver=events_r.events, permission_classes=CLIENT, description="A user's events, newest first."
+        resolver=events_r.events, permission_classes=ACCESS, description="A user's events, newest first."
     )
     search_content = strawberry.field(
         resolver=content_r.search_content,
-        permission_classes=CLIENT,
+        permission_classes=ACCESS,
         description="Search published content: full-text, semantic or hybrid.",
     )
     event_types = strawberry.field(
-        resolver=events_r.event_types, permission_classes=CLIENT, description="Event types and their weights."
+        resolver=events_r.event_types, permission_classes=ACCESS, description="Event types and their weights."
     )
     recommendations = strawberry.field(
         resolver=rec_r.recommendations,
-        permission_classes=CLIENT,
+        permission_classes=ACCESS,
         description="Personalized, explained recommendations for a user.",
     )
     similar_content = strawberry.field(
         resolver=rec_r.similar_content,
-        permission_classes=CLIENT,
+        permission_classes=ACCESS,
         description="Items most similar to a given item.",
     )
     trending = strawberry.field(
         resolver=rec_r.trending,
-        permission_classes=CLIENT,
+        permission_classes=ACCESS,
         description="Most engaged-with items in a recent window.",
     )
     model_versions = strawberry.field(
-        resolver=admin_r.model_versions, permission_classes=CLIENT, description="Trained model versions."
+        resolver=admin_r.model_versions, permission_classes=ACCESS, description="Trained model versions."
     )
 
 
 @strawberry.type(description="Write users, content and events; administer models.")
 class Mutation:
     upsert_user = strawberry.mutation(
-        resolver=users_r.upsert_user, permission_classes=ADMIN, description="Create or update a user."
+        resolver=users_r.upsert_user, permission_classes=ACCESS, description="Create or update a user."
     )
     update_privacy_settings = strawberry.mutation(
         resolver=users_r.update_privacy_settings,
-        permission_classes=ADMIN,
+        permission_classes=ACCESS,
         description="Change a user's privacy choices.",
     )
     delete_user = strawberry.mutation(
         resolver=users_r.delete_user,
-        permission_classes=ADMIN,
+        permission_classes=ACCESS,
         description="Erase a user's profile, events, factors and cached results.",
     )
+    create_user_token = strawberry.mutation(
+        resolver=users_r.create_user_token,
+        permission_classes=ACCESS,
+        description="Mint a short-lived token bound to one user, safe to hand to that user's browser or app.",
+    )
     upsert_content = strawberry.mutation(
-        resolver=content_r.upsert_content, permission_classes=ADMIN, description="Create or replace a content item."
+        resolver=content_r.upsert_content, permission_classes=ACCESS, description="Create or replace a content item."
     )
     upsert_contents = strawberry.mutation(
-        resolver=content_r.upsert_contents, permission_classes=ADMIN, description="Create or replace many items."
+        resolver=content_r.upsert_contents, permission_classes=ACCESS, description="Create or replace many items."
     )
     set_content_status = strawberry.mutation(
-        resolver=content_r.set_content_status, permission_classes=ADMIN, description="Change an item's status."
+        resolver=content_r.set_content_status, permission_classes=ACCESS, description="Change an item's status."
     )
     log_event = strawberry.mutation(
-        resolver=events_r.log_event, permission_classes=CLIENT, description="Log one behavior event."
+        resolver=events_r.log_event, permission_classes=ACCESS, description="Log one behavior event."
     )
     log_events = strawberry.mutation(
-        resolver=events_r.log_events, permission_classes=CLIENT, description="Log many behavior events."
+        resolver=events_r.log_events, permission_classes=ACCESS, description="Log many behavior events."
     )
     set_event_type_weight = strawberry.mutation(
         resolver=events_r.set_event_type_weight,
-        permission_classes=ADMIN,
+        permission_classes=ACCESS,
         description="Create an event type or change its weight.",
     )
     activate_model = strawberry.mutation(
         resolver=admin_r.activate_model,
-        permission_classes=ADMIN,
+        permission_classes=ACCESS,
         description="Make a model version active (rollback or roll forward).",
     )
 
@@ -120,11 +125,23 @@ def build_schema(settings: Settings | None = None) -> Schema:
     """The schema with the abuse limits and rate limits of `settings` (defaults when None)."""
     settings = settings or Settings(_env_file=None)
     extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
+    extensions.append(QueryCost(max_cost=settings.max_query_cost))
     if settings.rate_limit_enabled:
         extensions.append(RateLimits)
     # Clients send the same few documents over and over: parse and validate each once.
     extensions.append(ValidationCache(maxsize=PARSE_CACHE_SIZE))
-    return Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
+    built = Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
+    missing = [name for name in root_field_names(built) if name not in RULES]
+    if missing:
+        raise RuntimeError(f"root fields without an access rule in app.resolvers.permissions.RULES: {missing}")
+    return built
+
+
+def root_field_names(built: strawberry.Schema) -> list[str]:
+    """Every query and mutation field of a schema."""
+    graphql_schema = built._schema
+    roots = [graphql_schema.query_type, graphql_schema.mutation_type]
+    return [name for root in roots if root is not None for name in root.fields]
 
 
 schema = build_schema()

@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.models import User as UserModel
+from app.resolvers.recommendations import recommend
 from app.schema.common import JSON
 from app.schema.enums import UserStatus
 from app.schema.events import EventConnection
@@ -75,8 +76,6 @@ class User:
             strawberry.argument(description="Retrieval strategy; HYBRID when omitted."),
         ] = None,
     ) -> Annotated[RecommendationResult, strawberry.lazy("app.schema.recommendations")]:
-        from app.resolvers.recommendations import recommend
-
         return await recommend(
             info,
             user_id=str(self.id),
@@ -112,6 +111,13 @@ class DeletionReceipt:
     factors: int = strawberry.field(description="Model factor rows deleted.")
     profiles: int = strawberry.field(description="Profiles deleted (1).")
     cache_invalidated: bool = strawberry.field(description="Whether the user's cached results were invalidated.")
+
+
+@strawberry.type(description="A signed, short-lived credential bound to one user: safe in browsers and apps.")
+class UserToken:
+    token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`.")
+    user_id: strawberry.ID = strawberry.field(description="The user the token acts for.")
+    expires_at: datetime = strawberry.field(description="When the token stops working (UTC).")
 
 
 @strawberry.input(description="Privacy choices; an omitted one keeps its value.")

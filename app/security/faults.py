@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import exc as sa_exc
 
-from app.errors import AppError, InvalidInput, ServiceUnavailable, Timeout
+from app.errors import AppError, Conflict, InvalidInput, ServiceUnavailable, Timeout
 
 QUERY_CANCELED = "57014"  # statement_timeout or a cancel request
 UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"}
@@ -15,6 +15,10 @@ UNAVAILABLE_MESSAGE = "the database is unavailable; retry shortly"
 TIMEOUT_MESSAGE = "the request ran past its time budget"
 UNSTORABLE_TEXT = {"22021", "22P05"}  # NUL bytes and other text PostgreSQL cannot store
 UNSTORABLE_MESSAGE = "text may not contain NUL (\\u0000) characters"
+RETRYABLE_STATES = {"40001", "40P01"}  # serialization failure, deadlock: the transaction may simply be retried
+UNIQUE_VIOLATION = "23505"
+CONFLICT_MESSAGE = "the write conflicted with a concurrent one; retry it"
+DUPLICATE_MESSAGE = "a record with this id exists already"
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -41,6 +45,10 @@ def _classify_one(error: BaseException) -> AppError | None:
         return Timeout(TIMEOUT_MESSAGE)
     if state in UNSTORABLE_TEXT:
         return InvalidInput(UNSTORABLE_MESSAGE)
+    if state in RETRYABLE_STATES:
+        return Conflict(CONFLICT_MESSAGE, retryable=True)
+    if state == UNIQUE_VIOLATION:
+        return Conflict(DUPLICATE_MESSAGE)
     if state in UNAVAILABLE_STATES:
         return ServiceUnavailable(UNAVAILABLE_MESSAGE)
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
@@ -65,3 +73,8 @@ def classify(error: BaseException) -> AppError | None:
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
         return ServiceUnavailable(UNAVAILABLE_MESSAGE)
     return None
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether a database error is a deadlock or serialization failure (retrying the transaction helps)."""
+    return any(_sqlstate(link) in RETRYABLE_STATES for link in _chain(error))

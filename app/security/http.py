@@ -18,7 +18,7 @@ from app.security.faults import TIMEOUT_MESSAGE
 
 JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST"}
+REQUEST_ERROR_CODES = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_REQUEST", "QUERY_TOO_COMPLEX"}
 WHOLE_RESPONSE_STATUS = {"RATE_LIMITED": 429, "SERVICE_UNAVAILABLE": 503, "TIMEOUT": 504}
 
 
@@ -93,6 +93,10 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
         if media is None and request.method == "POST":
             return Response("Not Acceptable: use application/graphql-response+json or application/json", 406)
         request.state.graphql_media = media or JSON
+        if request.method == "POST" or "query" in request.query_params:  # GET without a query is GraphiQL
+            refusal = await self.authenticate(request)
+            if refusal is not None:
+                return refusal
         response = await super().run(request)
         if getattr(request.state, "graphql_status", None) is None:
             return response
@@ -102,6 +106,17 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
         if response.status_code in (429, 503) and hint is not None:
             response.headers["retry-after"] = str(hint)
         return response
+
+    async def authenticate(self, request: Request) -> Response | None:
+        """Check the credential before anything is parsed; a response here refuses the request."""
+        return None
+
+    def decode_json(self, data: str | bytes) -> object:
+        """JSON, with absurd nesting refused as a bad request (400) instead of a RecursionError."""
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Execute one operation within the time budget."""

@@ -18,11 +18,13 @@ from strawberry.extensions import SchemaExtension
 from app.config import Settings
 from app.errors import RateLimited
 from app.metrics import RATE_LIMITED
+from app.security.cost import COSTS_KEY
 
 logger = logging.getLogger(__name__)
 
 QUERIES = "queries"
 EVENTS = "events"
+ANONYMOUS = "anonymous"  # requests without a valid credential, per client IP
 EVENT_FIELDS = {"logEvent": 1, "logEvents": None}  # None: one token per event in `inputs`
 REDIS_RETRY_SECONDS = 1.0
 
@@ -88,6 +90,7 @@ class RateLimiter:
         self.budgets = {
             QUERIES: Budget(settings.rate_limit_queries_per_second, settings.rate_limit_queries_burst),
             EVENTS: Budget(settings.rate_limit_events_per_second, settings.rate_limit_events_burst),
+            ANONYMOUS: Budget(settings.rate_limit_anonymous_per_second, settings.rate_limit_anonymous_burst),
         }
         self._memory = MemoryBuckets()
         self._redis: Redis | None = None
@@ -122,10 +125,10 @@ def identity_for(authorization: str | None) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32] if token else "anonymous"
 
 
-def cost_of(field_name: str, kwargs: dict[str, Any]) -> tuple[str, int]:
-    """The bucket a root field draws from and its cost."""
+def cost_of(field_name: str, kwargs: dict[str, Any], static_cost: int = 1) -> tuple[str, int]:
+    """The bucket a root field draws from and its cost: events by count, queries by static cost."""
     if field_name not in EVENT_FIELDS:
-        return QUERIES, 1
+        return QUERIES, static_cost
     fixed = EVENT_FIELDS[field_name]
     return EVENTS, fixed if fixed is not None else len(kwargs.get("inputs") or [])
 
@@ -150,7 +153,8 @@ class RateLimits(SchemaExtension):
         limiter: RateLimiter | None = getattr(state, "limiter", None)
         if limiter is None or await context.role() is None:
             return  # no limiter, or an anonymous caller that authentication refuses anyway
-        bucket, cost = cost_of(info.field_name, kwargs)
+        costs = getattr(context, "extra", {}).get(COSTS_KEY) or {}
+        bucket, cost = cost_of(info.field_name, kwargs, costs.get(info.path.key, 1))
         decision = await limiter.take(identity_for(context.authorization), bucket, cost)
         if not decision.allowed:
             RATE_LIMITED.labels(bucket).inc()

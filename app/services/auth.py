@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from cachetools import TTLCache
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -21,10 +22,22 @@ _roles: TTLCache[str, Role | None] = TTLCache(maxsize=10_000, ttl=ROLE_MEMO_SECO
 
 
 class Role(str, Enum):
-    """What a key may do: clients query and log events, admins do everything."""
+    """Who is calling: admin keys do everything, client keys act for any user, user tokens for one user."""
 
+    USER = "user"
     CLIENT = "client"
     ADMIN = "admin"
+
+
+KEY_ROLES = (Role.CLIENT, Role.ADMIN)  # the roles an API key can have; user tokens are signed, not stored
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A verified caller: its role and, for a user token, the user (or session) id it is bound to."""
+
+    role: Role
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,7 @@ def hash_key(secret: str) -> str:
 
 async def create_key(session: AsyncSession, *, name: str, role: str) -> NewKey:
     """Create and store a key; returns its secret once."""
-    if role not in {r.value for r in Role}:
+    if role not in {r.value for r in KEY_ROLES}:
         raise InvalidInput(f"role must be one of client, admin; got {role!r}", field="role")
     if not 1 <= len(name) <= 100:
         raise InvalidInput("name must be 1-100 characters", field="name")
@@ -94,8 +107,21 @@ def bearer_token(header: str | None) -> str | None:
 
 
 async def ensure_key(session: AsyncSession, *, name: str, secret: str, role: str = "admin") -> None:
-    """Register a key given from outside (a deployment secret) unless its hash is stored already."""
+    """Make `secret` the key named `name` (a deployment secret): registered when new, and when the secret
+    changed the old one is replaced, so rotating `RECENGINE_ADMIN_API_KEY` retires the previous key."""
+    digest = hash_key(secret)
     repo = ApiKeyRepository(session)
-    if await repo.get_by_hash(hash_key(secret)) is None and await repo.get_by_name(name) is None:
-        await repo.add(name=name, key_hash=hash_key(secret), prefix=secret[:8], role=role)
+    current = await repo.get_by_name(name)
+    if current is not None and current.key_hash == digest and current.revoked_at is None:
+        return
+    try:
+        if current is None:
+            await repo.add(name=name, key_hash=digest, prefix=secret[:8], role=role)
+        elif await repo.get_by_hash(digest) is not None:  # the new secret is registered under another name
+            await repo.revoke(name)
+        else:
+            await repo.replace_secret(name, key_hash=digest, prefix=secret[:8], role=role)
         await session.commit()
+    except IntegrityError:  # another replica registered it at the same moment
+        await session.rollback()
+    _roles.clear()

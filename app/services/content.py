@@ -17,6 +17,7 @@ from app.repositories.content import ContentFilter, ContentRepository
 from app.services.validation import ContentWrite, check_count, validate
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
+CacheBump = Callable[[], Awaitable[None]]  # makes every cached result stale
 RRF_K = 60
 
 
@@ -65,16 +66,26 @@ def _row(write: ContentWrite) -> dict[str, Any]:
     return row
 
 
-async def upsert_content(session: AsyncSession, *, data: dict[str, Any], embed: EmbedFn | None) -> Content:
-    """Validate, store and embed one item; the embedding is committed with it."""
+async def upsert_content(
+    session: AsyncSession, *, data: dict[str, Any], embed: EmbedFn | None, cache_bump: CacheBump | None = None
+) -> Content:
+    """Validate, store and embed one item; the embedding is committed with it. Withdrawing a published
+    item (status ARCHIVED, DELETED or DRAFT) invalidates cached results, as `set_status` does."""
     write = validate(ContentWrite, data)
-    await _store(session, [write], embed)
+    withdrawn = await _store(session, [write], embed)
     await session.commit()
+    if withdrawn and cache_bump is not None:
+        await cache_bump()
     return await get_content(session, content_id=write.id)
 
 
 async def upsert_contents(
-    session: AsyncSession, *, inputs: Sequence[dict[str, Any]], embed: EmbedFn | None, max_batch: int
+    session: AsyncSession,
+    *,
+    inputs: Sequence[dict[str, Any]],
+    embed: EmbedFn | None,
+    max_batch: int,
+    cache_bump: CacheBump | None = None,
 ) -> BatchOutcome:
     """Store the valid items of a batch; invalid ones are reported by index."""
     check_count(len(inputs), name="inputs", maximum=max_batch)
@@ -89,16 +100,21 @@ async def upsert_contents(
         if write.id in valid:
             outcome.duplicates += 1
         valid[write.id] = write
-    await _store(session, list(valid.values()), embed)
+    withdrawn = await _store(session, list(valid.values()), embed)
     await session.commit()
+    if withdrawn and cache_bump is not None:
+        await cache_bump()
     outcome.accepted = len(valid)
     return outcome
 
 
-async def _store(session: AsyncSession, writes: list[ContentWrite], embed: EmbedFn | None) -> None:
+async def _store(session: AsyncSession, writes: list[ContentWrite], embed: EmbedFn | None) -> bool:
+    """Upsert and embed; True when a published item stopped being published (cached results are stale)."""
     if not writes:
-        return
+        return False
     repo = ContentRepository(session)
+    before = {c.content_id: c.status for c in await repo.list_by_ids([w.id for w in writes])}
+    withdrawn = any(before.get(w.id) == "published" and w.status != "published" for w in writes)
     rows = [_row(w) for w in writes]
     for row in rows:
         if row["status"] == "published":
@@ -108,6 +124,7 @@ async def _store(session: AsyncSession, writes: list[ContentWrite], embed: Embed
         await embed_items(
             session, items=[(w.id, content_text(w.title, w.description, w.tags)) for w in writes], embed=embed
         )
+    return withdrawn
 
 
 async def embed_items(session: AsyncSession, *, items: list[tuple[str, str]], embed: EmbedFn) -> int:
@@ -122,9 +139,7 @@ async def embed_items(session: AsyncSession, *, items: list[tuple[str, str]], em
     return len(stale)
 
 
-async def set_status(
-    session: AsyncSession, cache_bump: Callable[[], Awaitable[None]] | None, *, content_id: str, status: str
-) -> Content:
+async def set_status(session: AsyncSession, cache_bump: CacheBump | None, *, content_id: str, status: str) -> Content:
     """Change an item's status."""
     await get_content(session, content_id=content_id)
     await ContentRepository(session).set_status(content_id, status)

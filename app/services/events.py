@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import AppError, InvalidInput, NotFound
+from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.metrics import EVENTS_INGESTED
 from app.models import Event, EventType
 from app.repositories.content import ContentRepository
@@ -19,8 +22,11 @@ from app.repositories.event_types import EventTypeRepository
 from app.repositories.events import EventRepository
 from app.repositories.pagination import decode_cursor
 from app.repositories.users import UserRepository
+from app.security.faults import is_retryable
 from app.services.content import BatchOutcome, Page
-from app.services.validation import EventWrite, check_count, validate
+from app.services.validation import MAX_EVENT_FUTURE_SECONDS, EventWrite, check_count, time_problem, validate
+
+WRITE_ATTEMPTS = 4
 
 
 @dataclass
@@ -30,6 +36,7 @@ class LoggedBatch:
     outcome: BatchOutcome
     rows: list[dict[str, Any]] = field(default_factory=list)
     stored_ids: set[uuid.UUID] = field(default_factory=set)
+    conflicts: set[int] = field(default_factory=set)  # indexes whose event id belongs to another user
 
     @property
     def user_ids(self) -> list[str]:
@@ -38,32 +45,71 @@ class LoggedBatch:
 
 
 async def log_events(
-    session: AsyncSession, *, inputs: Sequence[dict[str, Any]], max_batch: int, single: bool = False
+    session: AsyncSession,
+    *,
+    inputs: Sequence[dict[str, Any]],
+    max_batch: int,
+    single: bool = False,
+    max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
 ) -> LoggedBatch:
-    """Store the valid events of a batch in one transaction; invalid ones are reported by index."""
+    """Store the valid events of a batch in one transaction; invalid ones are reported by index.
+
+    A deadlock or serialization failure with a concurrent batch rolls back and retries the write.
+    """
     check_count(len(inputs), name="inputs", maximum=max_batch)
-    writes, errors = await _validated(session, inputs, single=single)
-    rows = [w.model_dump() for w in writes.values()]
-    batch = LoggedBatch(outcome=BatchOutcome(errors=errors), rows=rows)
-    if rows:
-        await UserRepository(session).ensure_exist(sorted({r["user_id"] for r in rows}))
-        batch.stored_ids = await EventRepository(session).insert_many(rows)
-        await _touch_users(session, rows)
-        await session.commit()
+    writes, errors = await _validated(session, inputs, single=single, max_future_seconds=max_future_seconds)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            batch = await _store(session, writes, errors, single=single)
+            break
+        except DBAPIError as exc:
+            await session.rollback()
+            if attempt == WRITE_ATTEMPTS or not is_retryable(exc):
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # jitter, not crypto
     batch.outcome.accepted = len(batch.stored_ids)
-    batch.outcome.duplicates = len(inputs) - len(errors) - len(batch.stored_ids)
-    for row in rows:
+    batch.outcome.duplicates = len(inputs) - len(batch.outcome.errors) - len(batch.stored_ids)
+    for row in batch.rows:
         if row["event_id"] in batch.stored_ids:
             EVENTS_INGESTED.labels(row["event_type"]).inc()
     return batch
 
 
-async def log_event(session: AsyncSession, *, data: dict[str, Any]) -> tuple[Event, bool, LoggedBatch]:
+async def _store(
+    session: AsyncSession, writes: dict[int, EventWrite], errors: list[tuple[int, str]], *, single: bool
+) -> LoggedBatch:
+    """One attempt at the batch's transaction. Rows go in event-id order, so two overlapping batches
+    lock the same keys in the same order; an id already stored for another user is a conflict."""
+    rows = sorted((w.model_dump() for w in writes.values()), key=lambda r: r["event_id"])
+    batch = LoggedBatch(outcome=BatchOutcome(errors=list(errors)), rows=rows)
+    if not rows:
+        return batch
+    events = EventRepository(session)
+    await UserRepository(session).ensure_exist(sorted({r["user_id"] for r in rows}))
+    batch.stored_ids = await events.insert_many(rows)
+    repeated = {r["event_id"]: r["user_id"] for r in rows if r["event_id"] not in batch.stored_ids}
+    foreign = await events.ids_of_other_users(repeated)
+    for index, write in writes.items():
+        if write.event_id in foreign:
+            batch.conflicts.add(index)
+            message = f"{_prefix(index, single)}.eventId: this event id is already used by another user's event"
+            batch.outcome.errors.append((index, message))
+    batch.outcome.errors.sort()
+    batch.rows = [r for r in rows if r["event_id"] not in foreign]
+    await _touch_users(session, [r for r in rows if r["event_id"] in batch.stored_ids])
+    await session.commit()
+    return batch
+
+
+async def log_event(
+    session: AsyncSession, *, data: dict[str, Any], max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS
+) -> tuple[Event, bool, LoggedBatch]:
     """Store one event; returns the stored event and whether its id was already stored."""
-    batch = await log_events(session, inputs=[data], max_batch=1, single=True)
+    batch = await log_events(session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds)
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
-        raise InvalidInput(message, field=message.split(":", 1)[0])
+        error = Conflict if batch.conflicts else InvalidInput
+        raise error(message, field=message.split(":", 1)[0])
     event_id = batch.rows[0]["event_id"]
     stored = await EventRepository(session).get_by_ids([event_id])
     if not stored:
@@ -76,7 +122,7 @@ def _prefix(index: int, single: bool) -> str:
 
 
 async def _validated(
-    session: AsyncSession, inputs: Sequence[dict[str, Any]], *, single: bool
+    session: AsyncSession, inputs: Sequence[dict[str, Any]], *, single: bool, max_future_seconds: int
 ) -> tuple[dict[int, EventWrite], list[tuple[int, str]]]:
     writes: dict[int, EventWrite] = {}
     errors: list[tuple[int, str]] = []
@@ -87,8 +133,12 @@ async def _validated(
             errors.append((index, exc.message))
     types = {t.name: t for t in await EventTypeRepository(session).list_all()}
     known = await ContentRepository(session).existing_ids(sorted({w.content_id for w in writes.values()}))
+    latest = datetime.now(UTC) + timedelta(seconds=max_future_seconds)
     for index, write in list(writes.items()):
-        problem = _reference_problem(write, types, known, _prefix(index, single))
+        prefix = _prefix(index, single)
+        problem = time_problem(write.timestamp, latest, f"{prefix}.timestamp") or _reference_problem(
+            write, types, known, prefix
+        )
         if problem:
             errors.append((index, problem))
             del writes[index]
@@ -111,7 +161,8 @@ async def _touch_users(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     latest: dict[str, datetime] = {}
     for row in rows:
         latest[row["user_id"]] = max(latest.get(row["user_id"], row["timestamp"]), row["timestamp"])
-    await UserRepository(session).touch(latest)
+    if latest:
+        await UserRepository(session).touch(dict(sorted(latest.items())))
 
 
 async def list_events(session: AsyncSession, *, user_id: str, first: int, after: str | None, max_page: int) -> Page:

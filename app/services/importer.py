@@ -20,6 +20,7 @@ from app.repositories.content import ContentRepository
 from app.services import content as content_service
 from app.services import events as event_service
 from app.services.content import EmbedFn
+from app.services.validation import MAX_EVENT_FUTURE_SECONDS
 
 ML_NAMESPACE = uuid.UUID("6f1c1f5e-8d1a-4b8e-9a51-8a3c1b6f0e42")
 BATCH = 1000
@@ -169,15 +170,24 @@ async def import_content_file(
     return report
 
 
-async def import_events_file(sessions: SessionFactory, path: Path, *, progress: Progress | None = None) -> ImportReport:
-    """Store valid event rows; invalid ones are reported by line number and skipped."""
+async def import_events_file(
+    sessions: SessionFactory,
+    path: Path,
+    *,
+    progress: Progress | None = None,
+    max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
+) -> ImportReport:
+    """Store valid event rows; invalid ones (a timestamp in the future included) are reported by line and skipped."""
     report = ImportReport()
     for batch in _batches(read_records(path)):
         valid = [(n, r) for n, r in batch if isinstance(r, dict)]
         report.skipped += [(n, r) for n, r in batch if isinstance(r, str)]
         async with sessions() as session:
             logged = await event_service.log_events(
-                session, inputs=[_rename(r, EVENT_KEYS) for _, r in valid], max_batch=BATCH
+                session,
+                inputs=[_rename(r, EVENT_KEYS) for _, r in valid],
+                max_batch=BATCH,
+                max_future_seconds=max_future_seconds,
             )
         report.events += logged.outcome.accepted
         report.skipped += [(valid[i][0], _strip_prefix(m)) for i, m in logged.outcome.errors]

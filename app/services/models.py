@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.models import ModelVersion
 from app.repositories.model_versions import ModelVersionRepository
 
@@ -20,6 +20,39 @@ async def activate(session: AsyncSession, *, version_id: int) -> ModelVersion:
     version = await repo.get_by_id(version_id)
     if version is None:
         raise NotFound(f"model version {version_id} not found", field="id")
+    if is_pruned(version):
+        raise Conflict(
+            f"model version {version_id} was pruned by RECENGINE_MODEL_RETENTION (no factors left); train again",
+            field="id",
+        )
     await repo.activate(version)
     await session.commit()
     return version
+
+
+PRUNED = "pruned_at"  # training_stats key set when a version's factors, links and index were deleted
+
+
+def is_pruned(version: ModelVersion) -> bool:
+    """Whether the version's artifacts were deleted by retention."""
+    return PRUNED in (version.training_stats or {})
+
+
+def protected_versions(versions: list[ModelVersion]) -> set[int]:
+    """Versions retention must never prune: the active ones. (The one place to add, say, versions in use
+    by a running experiment.)"""
+    return {v.id for v in versions if v.status == "active"}
+
+
+async def prune_versions(session: AsyncSession, *, keep: int) -> list[int]:
+    """Keep the protected versions and the `keep` newest others; delete the rest's factors, links and
+    HNSW indexes (RECENGINE_MODEL_RETENTION). Returns the ids pruned now."""
+    repo = ModelVersionRepository(session)
+    versions = await repo.list_all()  # newest first
+    protected = protected_versions(versions)
+    others = [v for v in versions if v.id not in protected]
+    doomed = [v.id for v in others[keep:] if not is_pruned(v)]
+    for version_id in doomed:
+        await repo.drop_artifacts(version_id)
+    await session.commit()
+    return doomed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -16,6 +17,11 @@ ContentStatusName = Literal["draft", "published", "archived", "deleted"]
 UserStatusName = Literal["active", "inactive", "suspended"]
 
 ID_PATTERN = r"^[a-zA-Z0-9_-]+$"
+USER_ID_REGEX = r"^[a-zA-Z0-9_.@:-]+$"
+USER_ID_PATTERN = re.compile(r"[a-zA-Z0-9_.@:-]{1,255}")
+MAX_ID_LENGTH = 255
+MAX_EVENT_FUTURE_SECONDS = 300  # the default of RECENGINE_MAX_EVENT_FUTURE_SECONDS
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_JSON_BYTES = 16_384
 MAX_TAGS = 100
 MAX_TEXT = 10_000
@@ -89,7 +95,7 @@ class ContentWrite(_Strict):
 class UserWrite(_Strict):
     """A user upsert; fields left None keep their stored value."""
 
-    id: str = Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
+    id: str = Field(min_length=1, max_length=255, pattern=USER_ID_REGEX)
     email: EmailStr | None = None
     demographics: dict[str, Any] | None = None
     preferences: dict[str, Any] | None = None
@@ -105,7 +111,7 @@ class EventWrite(_Strict):
     """A behavior event."""
 
     event_id: uuid.UUID | None = None
-    user_id: str = Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
+    user_id: str = Field(min_length=1, max_length=255, pattern=USER_ID_REGEX)
     content_id: str = Field(min_length=1, max_length=255, pattern=ID_PATTERN)
     event_type: str = Field(min_length=1, max_length=64)
     value: float | None = Field(None, ge=-1e6, le=1e6)
@@ -159,3 +165,31 @@ def check_count(value: int, *, name: str, maximum: int, minimum: int = 1) -> int
     if not minimum <= value <= maximum:
         raise InvalidInput(f"{name} must be between {minimum} and {maximum}, got {value}", field=name)
     return value
+
+
+def time_problem(timestamp: datetime | None, latest: datetime, field: str) -> str | None:
+    """Why an event time is refused (before 1970, or later than `latest`), or None when it is fine."""
+    if timestamp is None:
+        return None
+    if timestamp < EPOCH:
+        return f"{field}: must not be before 1970-01-01T00:00:00Z"
+    if timestamp > latest:
+        return f"{field}: must not be later than {latest.isoformat()} (the server's clock plus the allowed skew)"
+    return None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def check_id_arguments(kwargs: dict[str, Any]) -> None:
+    """Every id argument (`id`, `*_id`, `*_ids`) is at most MAX_ID_LENGTH characters, else InvalidInput:
+    checked before a resolver runs, so an oversized id never reaches a query or a cache key."""
+    for name, value in kwargs.items():
+        if not (name == "id" or name.endswith(("_id", "_ids"))):
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and len(v) > MAX_ID_LENGTH for v in values):
+            field = _camel(name)
+            raise InvalidInput(f"{field}: ids are at most {MAX_ID_LENGTH} characters", field=field)

@@ -24,7 +24,14 @@ SCALARS = {
     "UUID": st.uuids().map(nodes.String),
 }
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-CLIENT_ERRORS = {"GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT", "NOT_FOUND", "CONFLICT"}
+CLIENT_ERRORS = {
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_USER_INPUT",
+    "NOT_FOUND",
+    "CONFLICT",
+    "QUERY_TOO_COMPLEX",
+}
 SEED = """mutation { upsertUser(input: {id: "u1"}) { id }
   upsertContent(input: {id: "c1", title: "Space rocket", contentType: VIDEO}) { id } }"""
 

@@ -209,6 +209,7 @@ async def test_body_size_limit(app_client: Any, admin_key: str, state: AppState,
                 yield b" " * 200
                 await asyncio.sleep(0)
 
-        streamed = await http.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {admin_key}"}
+        streamed = await http.post("/graphql", content=chunks(), headers=headers)
         assert streamed.status_code == 413
     assert await count_rows(state, "events") == 0

@@ -12,11 +12,12 @@ from sqlalchemy import text
 from app.context import AppState
 from app.logging import JsonFormatter
 from app.main import build_state, close_state
+from app.resolvers.permissions import RULES
 from app.schema.schema import schema
 from app.services import auth
 from tests.conftest import GQL, error_codes, make_settings
 
-CLIENT_MUTATIONS = {"logEvent", "logEvents"}
+CLIENT_MUTATIONS = {name for name, rule in RULES.items() if rule.key is auth.Role.CLIENT}
 MUTATIONS = schema._schema.mutation_type.fields  # type: ignore[union-attr]
 SAMPLE = {
     "ID": "x1",
