@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -56,7 +58,9 @@ def connection_failure(exc: BaseException) -> BaseException | None:
     import psycopg2
 
     connect_errors = (
-        OSError,
+        ConnectionError,
+        TimeoutError,
+        socket.gaierror,
         asyncpg.exceptions.PostgresConnectionError,
         asyncpg.exceptions.InvalidAuthorizationSpecificationError,
         asyncpg.exceptions.InvalidPasswordError,
@@ -65,9 +69,18 @@ def connection_failure(exc: BaseException) -> BaseException | None:
         psycopg2.OperationalError,
     )
     for cause in _causes(exc):
-        if isinstance(cause, connect_errors):
+        if isinstance(cause, connect_errors) or _network_os_error(cause):
             return cause
     return None
+
+
+def _network_os_error(exc: BaseException) -> bool:
+    """A bare OSError of a failed connect: unreachable network or host, or asyncpg's "Multiple exceptions"."""
+    if type(exc) is not OSError:  # subclasses such as PermissionError are about files, not the database
+        return False
+    return exc.errno in {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL} or str(exc).startswith(
+        "Multiple exceptions"
+    )
 
 
 def unreachable_message(settings: Settings, cause: BaseException) -> str:
@@ -96,17 +109,25 @@ def run(main: Callable[[Any], Coroutine[Any, Any, T]], settings: Settings | None
 
     settings = settings or get_settings()
 
-    async def wrapper() -> T:
+    async def connect() -> Any:
         state = await build_state(settings)
         try:
             async with state.engine.connect() as conn:  # fail here, before any progress bar starts
                 await conn.execute(text("SELECT 1"))
+        except BaseException:
+            await close_state(state)
+            raise
+        return state
+
+    async def wrapper() -> T:
+        with database_errors(settings):  # only connecting is classified; later failures keep their traceback
+            state = await connect()
+        try:
             return await main(state)
         finally:
             await close_state(state)
 
-    with database_errors(settings):
-        return asyncio.run(wrapper())
+    return asyncio.run(wrapper())
 
 
 def batch_settings() -> Settings:

@@ -153,3 +153,36 @@ def test_cli_modules_have_no_import_cycle() -> None:
         return False
 
     assert [name for name in sorted(CLI_MODULES) if reaches(name, name)] == []
+
+
+def _chained(outer: BaseException, inner: BaseException) -> BaseException:
+    outer.__cause__ = inner
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "is_database_down"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (TimeoutError(), True),
+        (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 5432)"), True),
+        (_chained(RuntimeError("wrapped"), ConnectionRefusedError(111, "refused")), True),
+        (PermissionError(13, "Permission denied", "/out/report.json"), False),
+        (FileNotFoundError(2, "No such file", "events.csv"), False),
+        (ValueError("bad row"), False),
+    ],
+    ids=repr,
+)
+def test_only_connection_failures_read_as_database_down(error: BaseException, is_database_down: bool) -> None:
+    from app.cli_support import connection_failure
+
+    assert (connection_failure(error) is not None) is is_database_down
+
+
+def test_masked_url_hides_only_the_password() -> None:
+    from app.cli_support import masked
+
+    assert masked("postgresql+asyncpg://rec:s%40cret@db:5432/rec?ssl=require") == (
+        "postgresql+asyncpg://rec:***@db:5432/rec?ssl=require"
+    )
+    assert masked("postgresql://db/rec") == "postgresql://db/rec"
