@@ -111,16 +111,18 @@ async def test_import_reports_future_rows(state: AppState, database_url: str, gq
 # --- 6. upsertContent(s) withdrawing an item invalidates cached results ---------------------------------------
 
 
-REC = '{ recommendations(userId: "new-user", count: 3) { cached items { contentId } } }'
+REC = 'query($u: ID!) { recommendations(userId: $u, count: 3) { cached items { contentId } } }'
 
 
 @pytest.mark.parametrize("mutation", ["upsertContent", "upsertContents"])
-async def test_withdrawing_content_by_upsert_invalidates(gql: GQL, mutation: str) -> None:
+async def test_withdrawing_content_by_upsert_invalidates(gql: GQL, state: AppState, mutation: str) -> None:
     await gql(SEED)
     await gql(LOG_MANY, {"inputs": [event(f"p{i}", "c1") for i in range(3)] + [event("p0", "c2")]})
-    first = (await gql(REC))["data"]["recommendations"]
-    assert "c1" in [i["contentId"] for i in first["items"]]
-    assert (await gql(REC))["data"]["recommendations"]["cached"] is True
+    user = {"u": f"new-{mutation}"}
+    await state.recommender.invalidate_all()  # start from a cold cache whatever earlier tests left
+    first = (await gql(REC, user))["data"]["recommendations"]
+    assert "c1" in [i["contentId"] for i in first["items"]], first
+    assert (await gql(REC, user))["data"]["recommendations"]["cached"] is True
     item = '{id: "c1", title: "Space rocket", contentType: VIDEO, status: ARCHIVED}'
     write = (
         f"mutation {{ upsertContent(input: {item}) {{ id }} }}"
@@ -128,7 +130,7 @@ async def test_withdrawing_content_by_upsert_invalidates(gql: GQL, mutation: str
         else f"mutation {{ upsertContents(inputs: [{item}]) {{ accepted }} }}"
     )
     assert "errors" not in await gql(write)
-    after = (await gql(REC))["data"]["recommendations"]
+    after = (await gql(REC, user))["data"]["recommendations"]
     assert after["cached"] is False and "c1" not in [i["contentId"] for i in after["items"]]
 
 
@@ -147,7 +149,9 @@ async def test_partition_creation_with_default_rows_inserts_and_two_callers(stat
     month = _month(2)
     part = f"events_y{month:%Y}m{month:%m}"
     async with state.engine.begin() as conn:
-        await conn.execute(text("INSERT INTO users (user_id) SELECT 'u' || i FROM generate_series(0, 49) i"))
+        await conn.execute(
+            text("INSERT INTO users (user_id) SELECT 'u' || i FROM generate_series(0, 49) i ON CONFLICT DO NOTHING")
+        )
         await conn.execute(text("INSERT INTO users (user_id) VALUES ('late') ON CONFLICT DO NOTHING"))
         await conn.execute(text(f"ALTER TABLE events DETACH PARTITION {part}"))
         await conn.execute(text(f"DROP TABLE {part}"))
