@@ -111,7 +111,7 @@ async def test_import_reports_future_rows(state: AppState, database_url: str, gq
 # --- 6. upsertContent(s) withdrawing an item invalidates cached results ---------------------------------------
 
 
-REC = 'query($u: ID!) { recommendations(userId: $u, count: 3) { cached items { contentId } } }'
+REC = "query($u: ID!) { recommendations(userId: $u, count: 3) { cached items { contentId } } }"
 
 
 @pytest.mark.parametrize("mutation", ["upsertContent", "upsertContents"])
