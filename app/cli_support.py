@@ -172,6 +172,7 @@ def serve_api(*, host: str | None, port: int | None, workers: int | None) -> Non
     import uvicorn
 
     from app.logging import configure_logging
+    from app.security.server import uvicorn_options
 
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -182,7 +183,7 @@ def serve_api(*, host: str | None, port: int | None, workers: int | None) -> Non
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         log_config=None,
         access_log=False,
+        **uvicorn_options(settings),
     )

@@ -87,11 +87,10 @@ async def create_partitions(engine: AsyncEngine, months_ahead: int) -> int:
     rows out of DEFAULT can take long; inserts into `events` wait meanwhile, so none lands in DEFAULT
     between the move and the attach.
     """
-    async with engine.connect() as conn:
-        if not int((await conn.execute(MISSING_PARTITIONS, {"m": months_ahead})).scalar_one()):
-            return 0
     async with engine.begin() as conn:
         await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        if not int((await conn.execute(MISSING_PARTITIONS, {"m": months_ahead})).scalar_one()):
+            return 0
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITION_LOCK_KEY})
         await conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         result = await conn.execute(text("SELECT create_event_partitions(:m)"), {"m": months_ahead})

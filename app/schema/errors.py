@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError, GraphQLSyntaxError
+from sqlalchemy import exc as sa_exc
 from strawberry.extensions import SchemaExtension
 
 from app.errors import AppError
@@ -31,7 +32,7 @@ def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         code = "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
         extensions = {"code": code}
     else:
-        logger.error("unexpected error (request %s)", request_id, exc_info=original)
+        log_unexpected(original, request_id)
         code = "INTERNAL_SERVER_ERROR"
         extensions = {"code": code, "requestId": request_id}
         GRAPHQL_ERRORS.labels(code).inc()
@@ -46,6 +47,24 @@ def format_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
         original_error=original if isinstance(original, AppError) else None,
         extensions={**(error.extensions or {}), **extensions},
     )
+
+
+def log_unexpected(error: BaseException, request_id: str | None) -> None:
+    """Log an unexpected error; a database error is logged by kind, SQLSTATE and statement only, because
+    driver messages quote row values (emails and other personal data) in their DETAIL."""
+    if isinstance(error, sa_exc.DBAPIError):
+        driver = error.orig if error.orig is not None else error
+        state = getattr(driver, "sqlstate", None) or getattr(driver, "pgcode", None)
+        statement = (error.statement or "")[:500]
+        logger.error(
+            "unexpected database error (request %s): %s sqlstate=%s statement=%s",
+            request_id,
+            type(driver).__name__,
+            state,
+            statement,
+        )
+        return
+    logger.error("unexpected error (request %s)", request_id, exc_info=error)
 
 
 class ErrorCodes(SchemaExtension):

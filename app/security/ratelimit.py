@@ -119,8 +119,11 @@ class RateLimiter:
             await self._redis.aclose()
 
 
-def identity_for(authorization: str | None) -> str:
-    """A stable, non-secret bucket id for the caller's key (the key itself is never stored)."""
+def identity_for(authorization: str | None, subject: str | None = None) -> str:
+    """A stable, non-secret bucket id: per API key (a hash, the key is never stored), and per user for user
+    tokens, so that every token minted for one user draws from that user's one bucket."""
+    if subject is not None:
+        return "user:" + hashlib.sha256(subject.encode()).hexdigest()[:32]
     token = (authorization or "").partition(" ")[2].strip()
     return hashlib.sha256(token.encode()).hexdigest()[:32] if token else "anonymous"
 
@@ -151,11 +154,12 @@ class RateLimits(SchemaExtension):
         context = info.context
         state = getattr(context, "state", None)
         limiter: RateLimiter | None = getattr(state, "limiter", None)
-        if limiter is None or await context.role() is None:
+        caller = await context.caller() if limiter is not None else None
+        if limiter is None or caller is None:
             return  # no limiter, or an anonymous caller that authentication refuses anyway
         costs = getattr(context, "extra", {}).get(COSTS_KEY) or {}
         bucket, cost = cost_of(info.field_name, kwargs, costs.get(info.path.key, 1))
-        decision = await limiter.take(identity_for(context.authorization), bucket, cost)
+        decision = await limiter.take(identity_for(context.authorization, caller.subject), bucket, cost)
         if not decision.allowed:
             RATE_LIMITED.labels(bucket).inc()
             retry_after = max(1, math.ceil(decision.retry_after))

@@ -80,9 +80,16 @@ async def _store(
 ) -> LoggedBatch:
     """One attempt at the batch's transaction. Rows go in event-id order, so two overlapping batches
     lock the same keys in the same order; an id already stored for another user is a conflict."""
-    rows = sorted((w.model_dump() for w in writes.values()), key=lambda r: r["event_id"])
-    batch = LoggedBatch(outcome=BatchOutcome(errors=list(errors)), rows=rows)
+    batch = LoggedBatch(outcome=BatchOutcome(errors=list(errors)))
+    first_owner: dict[uuid.UUID | None, str] = {}
+    for index, write in writes.items():  # the same id for two users inside the batch: the later one conflicts
+        if first_owner.setdefault(write.event_id, write.user_id) != write.user_id:
+            _conflict(batch, index, single)
+    mine = [w for i, w in writes.items() if i not in batch.conflicts]
+    rows = sorted((w.model_dump() for w in mine), key=lambda r: r["event_id"])
+    batch.rows = rows
     if not rows:
+        batch.outcome.errors.sort()
         return batch
     events = EventRepository(session)
     await UserRepository(session).ensure_exist(sorted({r["user_id"] for r in rows}))
@@ -90,15 +97,19 @@ async def _store(
     repeated = {r["event_id"]: r["user_id"] for r in rows if r["event_id"] not in batch.stored_ids}
     foreign = await events.ids_of_other_users(repeated)
     for index, write in writes.items():
-        if write.event_id in foreign:
-            batch.conflicts.add(index)
-            message = f"{_prefix(index, single)}.eventId: this event id is already used by another user's event"
-            batch.outcome.errors.append((index, message))
+        if write.event_id in foreign and index not in batch.conflicts:
+            _conflict(batch, index, single)
     batch.outcome.errors.sort()
     batch.rows = [r for r in rows if r["event_id"] not in foreign]
     await _touch_users(session, [r for r in rows if r["event_id"] in batch.stored_ids])
     await session.commit()
     return batch
+
+
+def _conflict(batch: LoggedBatch, index: int, single: bool) -> None:
+    batch.conflicts.add(index)
+    message = f"{_prefix(index, single)}.eventId: this event id is already used by another user's event"
+    batch.outcome.errors.append((index, message))
 
 
 async def log_event(

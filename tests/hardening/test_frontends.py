@@ -327,3 +327,15 @@ async def test_rate_limiter_charges_the_cost(app_client: Any, gql: GQL, client_k
         cheap = await apost(http, "{ eventTypes { eventType } }", key=client_key)
     assert error_codes(refused.json()) == ["RATE_LIMITED"]
     assert "errors" not in cheap.json()  # 49 tokens were left: enough for cost 1, not for 101
+
+
+async def test_every_token_of_a_user_shares_one_budget(app_client: Any, gql: GQL, state: AppState) -> None:
+    await gql(SEED)
+    query = "{ trending(count: 1) { contentId } }"
+    async with app_client(rate_limit_queries_burst=2, rate_limit_queries_per_second=0.01) as http:
+        for _ in range(2):
+            assert "errors" not in (await apost(http, query, key=user_token(state))).json()
+        spent = await apost(http, query, key=user_token(state, ttl=900))  # a fresh token, the same user
+        other = await apost(http, query, key=user_token(state, OTHER))
+    assert error_codes(spent.json()) == ["RATE_LIMITED"]
+    assert "errors" not in other.json()

@@ -103,6 +103,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       name: {{ .secret }}
       key: admin-api-key
       optional: true
+- name: RECENGINE_TOKEN_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: token-secret
+      optional: true
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
