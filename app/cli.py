@@ -50,25 +50,17 @@ def fail(message: str) -> typer.Exit:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default RECENGINE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default RECENGINE_PORT).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default RECENGINE_WORKERS).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Worker processes; 0 = one per CPU core (default RECENGINE_WORKERS).")
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql in development)."""
-    import uvicorn
-
     from app.logging import configure_logging
+    from app.serving import serve as run_server
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        log_config=None,
-        access_log=False,
-    )
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @app.command()
