@@ -62,11 +62,11 @@ def exposition() -> bytes:
     if multiprocess_dir() is None:
         return generate_latest()
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
 
 
 def process_exited() -> None:
     """Drop this worker's live gauges from the shared directory (multiprocess mode only)."""
     if multiprocess_dir() is not None:
-        multiprocess.mark_process_dead(os.getpid())
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
