@@ -1,4 +1,4 @@
-"""Role checks attached to root fields."""
+"""Role checks attached to root fields; they charge the caller's rate-limit bucket too."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from app.security.ratelimit import charge
 from app.services.auth import Role
 
 
@@ -17,6 +18,7 @@ class ClientAccess(BasePermission):
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         await info.context.require(Role.CLIENT)
+        await charge(info, kwargs)
         return True
 
 
@@ -27,4 +29,5 @@ class AdminAccess(BasePermission):
 
     async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         await info.context.require(Role.ADMIN)
+        await charge(info, kwargs)
         return True

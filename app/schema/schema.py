@@ -19,10 +19,9 @@ from app.resolvers import users as users_r
 from app.resolvers.permissions import AdminAccess, ClientAccess
 from app.schema.errors import ErrorCodes
 from app.schema.observability import OperationMetrics
+from app.schema.parsing import PARSE_CACHE_SIZE, ParsedDocuments
 from app.security.limits import limit_extensions, schema_config
-from app.security.ratelimit import RateLimits
 
-PARSE_CACHE_SIZE = 1024
 CLIENT: list[type[BasePermission]] = [ClientAccess]
 ADMIN: list[type[BasePermission]] = [AdminAccess]
 
@@ -119,11 +118,11 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> Schema:
     """The schema with the abuse limits and rate limits of `settings` (defaults when None)."""
     settings = settings or Settings(_env_file=None)
+    # Rate limits are charged by the root fields' permission classes (app.resolvers.permissions), not by an
+    # extension's `resolve`, which graphql-core would call for every field of every result.
     extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
-    if settings.rate_limit_enabled:
-        extensions.append(RateLimits)
     # Clients send the same few documents over and over: parse and validate each once.
-    extensions.append(ValidationCache(maxsize=PARSE_CACHE_SIZE))
+    extensions += [ParsedDocuments, ValidationCache(maxsize=PARSE_CACHE_SIZE)]
     return Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,6 +87,21 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
     """Strawberry's ASGI view with Accept negotiation, spec status codes and a per-request time budget."""
 
     time_budget_seconds: float = 10.0
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson (several times faster than json.dumps); the standard encoder for what orjson refuses
+        (integers beyond 64 bits in a JSON scalar)."""
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":")).encode()
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson; the standard decoder for what orjson refuses, which keeps its error for invalid JSON."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
 
     async def run(self, request: Request, context: Any = None, root_value: Any = None) -> Response:  # type: ignore[override]
         """Serve one request, then apply the negotiated media type, status and Retry-After."""
