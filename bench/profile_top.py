@@ -18,14 +18,22 @@ def short(frame: str) -> str:
     match = FRAME.match(frame)
     if match is None:
         return frame
-    parts = match["file"].split("/")
-    return f"{match['func']} ({'/'.join(parts[-2:])})"
+    file = match["file"]
+    file = file.split("site-packages/", 1)[1] if "site-packages/" in file else "/".join(file.split("/")[-3:])
+    return f"{match['func']} ({file})"
 
 
-def summarise(path: str, match: str | None) -> tuple[Counter[str], Counter[str], int]:
-    """Inclusive and self sample counts per function, and the total sample count (idle stacks dropped)."""
+def package(frame: str) -> str:
+    """The top-level package (or our own module folder) of a shortened frame."""
+    match = FRAME.match(frame)
+    return match["file"].split("/")[0] if match else frame
+
+
+def summarise(path: str, match: str | None) -> tuple[Counter[str], Counter[str], Counter[str], int]:
+    """Inclusive and self samples per function, self samples per package, and the total (idle stacks dropped)."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     total = 0
     for line in open(path, encoding="utf-8"):
         stack, _, count = line.rstrip("\n").rpartition(" ")
@@ -38,7 +46,8 @@ def summarise(path: str, match: str | None) -> tuple[Counter[str], Counter[str],
             if match is None or match in frame:
                 inclusive[frame] += n
         own[frames[-1]] += n
-    return inclusive, own, total
+        packages[package(frames[-1])] += n
+    return inclusive, own, packages, total
 
 
 def main() -> None:
@@ -48,9 +57,9 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--match", default=None, help="Only functions whose file contains this text (inclusive)")
     args = parser.parse_args()
-    inclusive, own, total = summarise(args.profile, args.match)
+    inclusive, own, packages, total = summarise(args.profile, args.match)
     print(f"{total} busy samples")
-    for title, table in (("inclusive", inclusive), ("self", own)):
+    for title, table in (("self, by package", packages), ("inclusive", inclusive), ("self", own)):
         print(f"\n{title}:")
         for frame, n in table.most_common(args.top):
             print(f"{100 * n / max(total, 1):6.1f}%  {frame}")

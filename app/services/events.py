@@ -64,11 +64,30 @@ async def log_event(session: AsyncSession, *, data: dict[str, Any]) -> tuple[Eve
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
         raise InvalidInput(message, field=message.split(":", 1)[0])
-    event_id = batch.rows[0]["event_id"]
-    stored = await EventRepository(session).get_by_ids([event_id])
+    row = batch.rows[0]
+    if row["event_id"] in batch.stored_ids:  # just written: what was stored is what we hold, no need to re-read
+        return stored_event(row), False, batch
+    event_id = row["event_id"]
+    stored = await EventRepository(session).get_by_ids([event_id])  # a duplicate: the earlier event is the answer
     if not stored:
         raise NotFound(f"event {event_id} not found", field="input.eventId")
     return stored[0], not batch.stored_ids, batch
+
+
+def stored_event(row: dict[str, Any]) -> Event:
+    """The event as stored from the row it was written from (a transient ORM object; no database read)."""
+    return Event(
+        event_id=row["event_id"],
+        timestamp=row["timestamp"],
+        user_id=row["user_id"],
+        content_id=row["content_id"],
+        event_type=row["event_type"],
+        value=row["value"],
+        session_id=row["session_id"],
+        device_type=row["device_type"],
+        platform=row["platform"],
+        metadata_=row["metadata"],
+    )
 
 
 def _prefix(index: int, single: bool) -> str:
