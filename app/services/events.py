@@ -104,7 +104,7 @@ async def _validated(
             writes[index] = validate(EventWrite, data, prefix=_prefix(index, single))
         except AppError as exc:
             errors.append((index, exc.message))
-    types = {t.name: t for t in await EventTypeRepository(session).list_all()}
+    types = await EventTypeRepository(session).weights()
     known = await ContentRepository(session).existing_ids(sorted({w.content_id for w in writes.values()}))
     for index, write in list(writes.items()):
         problem = _reference_problem(write, types, known, _prefix(index, single))
@@ -117,7 +117,7 @@ async def _validated(
     return writes, sorted(errors)
 
 
-def _reference_problem(write: EventWrite, types: dict[str, EventType], known: set[str], prefix: str) -> str | None:
+def _reference_problem(write: EventWrite, types: dict[str, float], known: set[str], prefix: str) -> str | None:
     if write.event_type not in types:
         allowed = ", ".join(sorted(types))
         return f"{prefix}.eventType: unknown event type {write.event_type!r}; allowed types: {allowed}"
