@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -14,16 +15,33 @@ from app.config import Settings
 from app.logging import logging_config
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+logger = logging.getLogger(__name__)
 
 
-def worker_count(configured: int) -> int:
-    """The number of worker processes: `configured`, or one per CPU core this process may use when 0."""
+def worker_count(configured: int, *, shared_cache: bool) -> int:
+    """The number of worker processes: `configured`, or, when 0, one per CPU core this process may use.
+
+    Without a shared cache (Redis) auto means one worker: each worker's in-process result cache would keep
+    serving a user's old results after another worker logged that user's event.
+    """
     if configured > 0:
         return configured
+    if not shared_cache:
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # no affinity call on this platform
         return max(1, os.cpu_count() or 1)
+
+
+def warn_unshared_cache(workers: int, settings: Settings) -> None:
+    """Say so when several workers each cache results in process."""
+    if workers > 1 and settings.redis_url is None:
+        logger.warning(
+            "%d workers with the in-process cache: a user's cached results may outlive their new events by up "
+            "to RECENGINE_CACHE_TTL_SECONDS on the other workers; set RECENGINE_REDIS_URL to share one cache",
+            workers,
+        )
 
 
 @contextmanager
@@ -72,7 +90,8 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
     """Run the API under uvicorn until SIGTERM/SIGINT."""
     import uvicorn
 
-    count = worker_count(settings.workers if workers is None else workers)
+    count = worker_count(settings.workers if workers is None else workers, shared_cache=settings.redis_url is not None)
+    warn_unshared_cache(count, settings)
     exit_cleanly_on_sigterm()
     with shared_metrics(count):
         prepare_database(settings)

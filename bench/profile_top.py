@@ -35,8 +35,10 @@ def summarise(path: str, match: str | None) -> tuple[Counter[str], Counter[str],
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     total = 0
-    for line in open(path, encoding="utf-8"):
-        stack, _, count = line.rstrip("\n").rpartition(" ")
+    with open(path, encoding="utf-8") as lines:
+        text = lines.read().splitlines()
+    for line in text:
+        stack, _, count = line.rpartition(" ")
         if not stack or "select (selectors.py" in stack or "_worker (concurrent" in stack:
             continue  # the event loop waiting for I/O, idle executor threads
         frames = [short(f) for f in stack.split(";")]

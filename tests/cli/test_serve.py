@@ -102,9 +102,10 @@ def data_dir() -> Path:
     return path
 
 
-def test_worker_count_zero_means_one_per_core() -> None:
-    assert worker_count(3) == 3
-    assert worker_count(0) == len(os.sched_getaffinity(0)) >= 1
+def test_worker_count_zero_means_one_per_core_with_a_shared_cache() -> None:
+    assert worker_count(3, shared_cache=False) == worker_count(3, shared_cache=True) == 3
+    assert worker_count(0, shared_cache=True) == len(os.sched_getaffinity(0)) >= 1
+    assert worker_count(0, shared_cache=False) == 1  # in-process caches would miss each other's invalidations
 
 
 def test_two_workers_sum_their_metrics_and_stop_postgres_on_sigterm(data_dir: Path) -> None:
