@@ -41,7 +41,9 @@ def main(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default RECENGINE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default RECENGINE_PORT).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default RECENGINE_WORKERS).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=0, help="Worker processes; 0 = one per CPU core (default RECENGINE_WORKERS).")
+    ] = None,
 ) -> None:
     """Serve the GraphQL API (GraphiQL at /graphql in development)."""
     from app.cli_support import serve_api

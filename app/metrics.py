@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -31,7 +33,40 @@ CACHE_HITS = Counter("recengine_cache_hits_total", "Cache lookups that found a v
 CACHE_MISSES = Counter("recengine_cache_misses_total", "Cache lookups that found nothing.", ["backend"])
 CACHE_ERRORS = Counter("recengine_cache_errors_total", "Cache operations that failed (treated as misses).", ["backend"])
 EVENTS_INGESTED = Counter("recengine_events_ingested_total", "Behavior events stored, by event type.", ["event_type"])
-DB_POOL_IN_USE = Gauge("recengine_db_pool_connections_in_use", "Database connections checked out of the pool.")
-ACTIVE_MODEL_VERSION = Gauge("recengine_active_model_version", "Id of the active model version (0 when none).")
-READY = Gauge("recengine_ready", "1 when the service is ready (database reachable, schema at head), else 0.")
+# multiprocess_mode says how a gauge combines across uvicorn workers (ignored in a single process)
+DB_POOL_IN_USE = Gauge(
+    "recengine_db_pool_connections_in_use",
+    "Database connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+ACTIVE_MODEL_VERSION = Gauge(
+    "recengine_active_model_version",
+    "Id of the active model version (0 when none).",
+    multiprocess_mode="livemax",
+)
+READY = Gauge(
+    "recengine_ready",
+    "1 when the service is ready (database reachable, schema at head), else 0.",
+    multiprocess_mode="livemax",
+)
 RATE_LIMITED = Counter("recengine_rate_limited_total", "Requests refused by the rate limiter, by bucket.", ["bucket"])
+
+
+def multiprocess_dir() -> str | None:
+    """The prometheus_client multiprocess directory when several workers share the metrics, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def exposition() -> bytes:
+    """The Prometheus text of this process, or of every worker summed in multiprocess mode."""
+    if multiprocess_dir() is None:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def process_exited() -> None:
+    """Drop this worker's live gauges from the shared directory (multiprocess mode only)."""
+    if multiprocess_dir() is not None:
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

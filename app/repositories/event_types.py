@@ -20,8 +20,9 @@ class EventTypeRepository:
         return list(await self.session.scalars(select(EventType).order_by(EventType.name)))
 
     async def weights(self) -> dict[str, float]:
-        """Event type name -> weight."""
-        return {row.name: row.weight for row in await self.list_all()}
+        """Event type name -> weight (plain rows: no ORM objects for a lookup done on every logged event)."""
+        rows = await self.session.execute(select(EventType.name, EventType.weight).order_by(EventType.name))
+        return {name: weight for name, weight in rows.tuples()}
 
     async def set_weight(self, name: str, weight: float) -> EventType:
         """Create or change an event type's weight."""

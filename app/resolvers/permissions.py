@@ -3,6 +3,7 @@
 Admin keys may do everything. Client keys may call the fields whose rule names `Role.CLIENT`, for any
 user. User tokens may call only fields whose rule gives them a scope: published content, or their own
 user id (every user id the call touches must be the token's). A root field without a rule is refused.
+The permission also charges the caller's rate-limit bucket the field's static cost.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from app.errors import Forbidden
+from app.security.ratelimit import charge
 from app.services.auth import Role
 from app.services.validation import check_id_arguments
 
@@ -107,4 +109,5 @@ class Access(BasePermission):
             caller = await info.context.caller()
             check_user_token(rule, caller.subject if caller else None, kwargs)
         check_id_arguments(kwargs)  # every root field passes here first: no oversized id reaches a cache key
+        await charge(info, kwargs)
         return True

@@ -19,11 +19,10 @@ from app.resolvers import users as users_r
 from app.resolvers.permissions import RULES, Access
 from app.schema.errors import ErrorCodes
 from app.schema.observability import OperationMetrics
+from app.schema.parsing import PARSE_CACHE_SIZE, ParsedDocuments
 from app.security.cost import QueryCost
 from app.security.limits import limit_extensions, schema_config
-from app.security.ratelimit import RateLimits
 
-PARSE_CACHE_SIZE = 1024
 ACCESS: list[type[BasePermission]] = [Access]  # each root field's rule is in app.resolvers.permissions.RULES
 
 
@@ -124,12 +123,12 @@ class Schema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> Schema:
     """The schema with the abuse limits and rate limits of `settings` (defaults when None)."""
     settings = settings or Settings(_env_file=None)
+    # Rate limits are charged by the root fields' permission classes (app.resolvers.permissions), not by an
+    # extension's `resolve`, which graphql-core would call for every field of every result.
     extensions: list[Any] = [OperationMetrics, *limit_extensions(settings), ErrorCodes]
     extensions.append(QueryCost(max_cost=settings.max_query_cost))
-    if settings.rate_limit_enabled:
-        extensions.append(RateLimits)
     # Clients send the same few documents over and over: parse and validate each once.
-    extensions.append(ValidationCache(maxsize=PARSE_CACHE_SIZE))
+    extensions += [ParsedDocuments, ValidationCache(maxsize=PARSE_CACHE_SIZE)]
     built = Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
     missing = [name for name in root_field_names(built) if name not in RULES]
     if missing:

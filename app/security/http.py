@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -87,6 +88,14 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
 
     time_budget_seconds: float = 10.0
 
+    def encode_json(self, data: object) -> bytes:
+        """orjson (several times faster than json.dumps); the standard encoder for what orjson refuses
+        (integers beyond 64 bits in a JSON scalar)."""
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            return json.dumps(data, separators=(",", ":")).encode()
+
     async def run(self, request: Request, context: Any = None, root_value: Any = None) -> Response:  # type: ignore[override]
         """Serve one request, then apply the negotiated media type, status and Retry-After."""
         media = negotiate(request.headers.get("accept"))
@@ -112,7 +121,12 @@ class HttpCompliantGraphQL(GraphQL[Any, None]):
         return None
 
     def decode_json(self, data: str | bytes) -> object:
-        """JSON, with absurd nesting refused as a bad request (400) instead of a RecursionError."""
+        """orjson; the standard decoder for what orjson refuses (it keeps its error for invalid JSON), with
+        absurd nesting refused as a bad request (400) instead of a RecursionError."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
         try:
             return json.loads(data)
         except RecursionError:

@@ -6,14 +6,12 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from strawberry.extensions import SchemaExtension
 
 from app.config import Settings
 from app.errors import RateLimited
@@ -136,35 +134,26 @@ def cost_of(field_name: str, kwargs: dict[str, Any], static_cost: int = 1) -> tu
     return EVENTS, fixed if fixed is not None else len(kwargs.get("inputs") or [])
 
 
-class RateLimits(SchemaExtension):
-    """Charges each root field to the caller's bucket; a spent bucket fails that field with RATE_LIMITED."""
+async def charge(info: Any, kwargs: dict[str, Any]) -> None:
+    """Charge a root field its static cost to the caller's bucket; RATE_LIMITED (that field only) when spent.
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        """Root fields are charged first; nested fields pass straight through."""
-        if info.path.prev is not None:
-            return _next(root, info, *args, **kwargs)
-        return self._charged(_next, root, info, *args, **kwargs)
-
-    async def _charged(self, _next: Callable[..., Any], root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
-        await self._charge(info, kwargs)
-        result = _next(root, info, *args, **kwargs)
-        return await result if isinstance(result, Awaitable) else result
-
-    async def _charge(self, info: Any, kwargs: dict[str, Any]) -> None:
-        context = info.context
-        state = getattr(context, "state", None)
-        limiter: RateLimiter | None = getattr(state, "limiter", None)
-        caller = await context.caller() if limiter is not None else None
-        if limiter is None or caller is None:
-            return  # no limiter, or an anonymous caller that authentication refuses anyway
-        costs = getattr(context, "extra", {}).get(COSTS_KEY) or {}
-        bucket, cost = cost_of(info.field_name, kwargs, costs.get(info.path.key, 1))
-        decision = await limiter.take(identity_for(context.authorization, caller.subject), bucket, cost)
-        if not decision.allowed:
-            RATE_LIMITED.labels(bucket).inc()
-            retry_after = max(1, math.ceil(decision.retry_after))
-            raise RateLimited(
-                f"rate limit of the {bucket} budget reached; retry in {retry_after}s",
-                bucket=bucket,
-                retryAfter=retry_after,
-            )
+    Called by the root fields' permission class (app.resolvers.permissions), not by an extension's `resolve`,
+    which graphql-core would call for every field of every result.
+    """
+    context = info.context
+    state = getattr(context, "state", None)
+    limiter: RateLimiter | None = getattr(state, "limiter", None)
+    caller = await context.caller() if limiter is not None else None
+    if limiter is None or caller is None:
+        return  # no limiter, or an anonymous caller that authentication refuses anyway
+    costs = getattr(context, "extra", {}).get(COSTS_KEY) or {}
+    bucket, cost = cost_of(info.field_name, kwargs, costs.get(info.path.key, 1))
+    decision = await limiter.take(identity_for(context.authorization, caller.subject), bucket, cost)
+    if not decision.allowed:
+        RATE_LIMITED.labels(bucket).inc()
+        retry_after = max(1, math.ceil(decision.retry_after))
+        raise RateLimited(
+            f"rate limit of the {bucket} budget reached; retry in {retry_after}s",
+            bucket=bucket,
+            retryAfter=retry_after,
+        )

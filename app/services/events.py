@@ -121,11 +121,30 @@ async def log_event(
         message = batch.outcome.errors[0][1]
         error = Conflict if batch.conflicts else InvalidInput
         raise error(message, field=message.split(":", 1)[0])
-    event_id = batch.rows[0]["event_id"]
-    stored = await EventRepository(session).get_by_ids([event_id])
+    row = batch.rows[0]
+    if row["event_id"] in batch.stored_ids:  # just written: what was stored is what we hold, no need to re-read
+        return stored_event(row), False, batch
+    event_id = row["event_id"]
+    stored = await EventRepository(session).get_by_ids([event_id])  # a duplicate: the earlier event is the answer
     if not stored:
         raise NotFound(f"event {event_id} not found", field="input.eventId")
     return stored[0], not batch.stored_ids, batch
+
+
+def stored_event(row: dict[str, Any]) -> Event:
+    """The event as stored from the row it was written from (a transient ORM object; no database read)."""
+    return Event(
+        event_id=row["event_id"],
+        timestamp=row["timestamp"],
+        user_id=row["user_id"],
+        content_id=row["content_id"],
+        event_type=row["event_type"],
+        value=row["value"],
+        session_id=row["session_id"],
+        device_type=row["device_type"],
+        platform=row["platform"],
+        metadata_=row["metadata"],
+    )
 
 
 def _prefix(index: int, single: bool) -> str:
@@ -142,7 +161,7 @@ async def _validated(
             writes[index] = validate(EventWrite, data, prefix=_prefix(index, single))
         except AppError as exc:
             errors.append((index, exc.message))
-    types = {t.name: t for t in await EventTypeRepository(session).list_all()}
+    types = await EventTypeRepository(session).weights()
     known = await ContentRepository(session).existing_ids(sorted({w.content_id for w in writes.values()}))
     latest = datetime.now(UTC) + timedelta(seconds=max_future_seconds)
     for index, write in list(writes.items()):
@@ -159,7 +178,7 @@ async def _validated(
     return writes, sorted(errors)
 
 
-def _reference_problem(write: EventWrite, types: dict[str, EventType], known: set[str], prefix: str) -> str | None:
+def _reference_problem(write: EventWrite, types: dict[str, float], known: set[str], prefix: str) -> str | None:
     if write.event_type not in types:
         allowed = ", ".join(sorted(types))
         return f"{prefix}.eventType: unknown event type {write.event_type!r}; allowed types: {allowed}"

@@ -47,6 +47,18 @@ async def test_token_limit(app_client: Any, admin_key: str) -> None:
     assert "tokens" in body["errors"][0]["message"]
 
 
+async def test_parsed_document_cache_keeps_the_token_limit_and_syntax_errors(app_client: Any, admin_key: str) -> None:
+    query = "{ " + " ".join(f'a{i}: content(id: "c{i}") {{ id }}' for i in range(20)) + " }"
+    async with app_client() as http:  # parsed (and cached) under the default limit
+        assert "errors" not in (await apost(http, query, key=admin_key)).json()
+    async with app_client(max_query_tokens=50) as http:  # the cached document is not reused under a lower limit
+        for _ in range(2):
+            assert error_codes((await apost(http, query, key=admin_key)).json()) == ["GRAPHQL_PARSE_FAILED"]
+    async with app_client() as http:  # a syntax error is never cached: the same answer every time
+        for _ in range(2):
+            assert error_codes((await apost(http, "{ content(id: ", key=admin_key)).json()) == ["GRAPHQL_PARSE_FAILED"]
+
+
 def _paged_fields() -> list[tuple[str, str, str]]:
     """(parent type, field, argument) for every `first`/`count` argument in the schema."""
     found = []
