@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rich.panel import Panel
 
@@ -50,9 +51,16 @@ def run_demo(*, host: str | None, port: int | None, data: Path | None) -> None:
     key = run(_admin_key)
     shown_host, shown_port = host or settings.host, port or settings.port
     console.print(Panel(EXAMPLES.format(host=shown_host, port=shown_port, key=key), title="Try these in GraphiQL"))
+    console.print("Explorer (the credential rides in the link's fragment and stays in the browser tab):")
+    print(explorer_link(shown_host, shown_port, key), flush=True)
     console.print(f"GraphiQL: http://{shown_host}:{shown_port}/graphql — admin key (Authorization: Bearer …):")
     print(key, flush=True)
     serve(host=host, port=port, workers=1)
+
+
+def explorer_link(host: str, port: int, credential: str) -> str:
+    """The /explorer URL with a key or user token in its fragment (never sent to the server, kept in the tab)."""
+    return f"http://{host}:{port}/explorer#token={quote(credential, safe='')}"
 
 
 async def _counts(state: Any) -> dict[str, int]:

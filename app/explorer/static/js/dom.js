@@ -1,4 +1,4 @@
-// Small DOM helpers: elements are built with text nodes only (never innerHTML), so data cannot inject markup.
+// Small DOM helpers: elements are built from text nodes only (no HTML strings), so data cannot inject markup.
 
 /** Create an element: h("a", {href: "#/x", class: "y"}, "text", child, [more, children]). */
 export function h(tag, attrs = {}, ...children) {
