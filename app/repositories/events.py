@@ -41,8 +41,9 @@ class EventRepository:
         stmt = insert(EventKey).values(keys).on_conflict_do_nothing().returning(EventKey.event_id)
         fresh = set((await self.session.scalars(stmt)).all())
         new_rows = [r for r in rows if r["event_id"] in fresh]
-        if new_rows:
-            await self.session.execute(insert(Event), new_rows)
+        if new_rows:  # the ORM attribute of the `metadata` column is `metadata_` (a key it would silently drop)
+            orm_rows = [{("metadata_" if k == "metadata" else k): v for k, v in r.items()} for r in new_rows]
+            await self.session.execute(insert(Event), orm_rows)
         return fresh
 
     async def get_by_ids(self, event_ids: Sequence[uuid.UUID]) -> list[Event]:

@@ -6,7 +6,10 @@ authentication on; the page gets the admin key through the URL fragment, as `mak
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -256,3 +259,102 @@ async def test_features_found_by_probes_when_introspection_is_off(browser: Any, 
         assert "by probes" in await page.inner_text("#features")
         assert await page.locator("#cards li.card").count() == 10
         await context.close()
+
+
+def fake_user_token(user_id: str) -> str:
+    """A token shaped like #12's signed user tokens (header.payload.signature); this server does not accept it."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'sub': user_id, 'exp': 4102444800})}.c2ln"
+
+
+async def test_a_user_token_in_the_fragment_opens_that_users_view(page: Any, live: str) -> None:
+    await open_view(page, live, "", token=fake_user_token("42"))
+    assert page.url.endswith("#/user/42")
+    assert "user token for user 42" in await page.inner_text("#credential-status")
+    assert await page.input_value("#user-id") == "42"
+    assert "did not accept the credential" in await page.inner_text("#alert")  # unsigned: UNAUTHENTICATED
+
+
+# What #15 adds to the schema, as this page expects to see it. The server of this branch lacks it, so
+# the browser's network layer stands in for those parts: it answers the feature query as a server with
+# them would, and forwards every other request to the real server minus the new fields.
+FUTURE_FEATURES = {
+    "eventInput": {"inputFields": [{"name": n} for n in ("userId", "contentId", "eventType", "recommendationId")]},
+    "query": {
+        "fields": [
+            {"name": "recommendations", "args": [{"name": "userId"}, {"name": "count"}, {"name": "after"}]},
+            {"name": "recommendationStats", "args": [{"name": "since"}, {"name": "groupBy"}]},
+            {"name": "similarContent", "args": [{"name": "contentId"}, {"name": "count"}]},
+        ]
+    },
+    "result": {"fields": [{"name": "requestId"}, {"name": "experiment"}]},
+    "strategy": {"enumValues": [{"name": s} for s in ("HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR", "TRENDING")]},
+}
+STATS = [
+    {"strategy": "HYBRID", "experiment": "explorer-ab", "arm": "A", "impressions": 200, "clicks": 12, "ctr": 0.06},
+    {"strategy": "HYBRID", "experiment": "explorer-ab", "arm": "B", "impressions": 180, "clicks": 18, "ctr": 0.1},
+]
+
+
+class FutureServer:
+    """Playwright route handler: #15's fields on top of the live server; records what the page sent."""
+
+    def __init__(self) -> None:
+        self.after: list[str] = []
+        self.clicks: list[dict[str, Any]] = []
+
+    async def __call__(self, route: Any) -> None:
+        body = json.loads(route.request.post_data)
+        query: str = body["query"]
+        if "ExplorerFeatures" in query:
+            await route.fulfill(json={"data": FUTURE_FEATURES})
+        elif "ExplorerStats" in query:
+            await route.fulfill(json={"data": {"recommendationStats": STATS}})
+        elif "ExplorerRecommendations" in query:
+            self.after += re.findall(r'after: "([^"]+)"', query)
+            body["query"] = re.sub(r', after: "[^"]+"', "", query).replace("experiment { name arm }", "")
+            response = await route.fetch(post_data=json.dumps(body))
+            data = await response.json()
+            data["data"]["recommendations"]["experiment"] = {"name": "explorer-ab", "arm": "B"}
+            await route.fulfill(response=response, json=data)
+        elif "ExplorerClick" in query:
+            self.clicks.append(dict(body["variables"]["input"]))
+            body["variables"]["input"].pop("recommendationId", None)
+            await route.continue_(post_data=json.dumps(body))
+        else:
+            await route.continue_()
+
+
+async def test_optional_features_switch_on_when_the_schema_has_them(page: Any, live: str, tmp_path: Path) -> None:
+    server = FutureServer()
+    await page.route("**/graphql", server)
+    await open_view(page, live, "#/user/1")
+    features = await page.inner_text("#features")
+    for name in ("click attribution yes", "paging yes", "experiments yes", "recommendation stats yes"):
+        assert name in features
+    assert "Experiment explorer-ab / B" in await page.inner_text("#rec-meta")
+
+    first_request = await page.locator("#cards li.card").first.get_attribute("data-request-id")
+    await page.click("#more")
+    await page.wait_for_function("() => document.querySelectorAll('#cards li.card').length === 20")
+    assert server.after == [first_request]
+    second_request = await page.locator("#cards li.card").nth(10).get_attribute("data-request-id")
+    assert second_request != first_request
+    assert await page.evaluate(  # focus moves to the first new card
+        "() => document.activeElement.closest('li.card') === document.querySelectorAll('#cards li.card')[10]"
+    )
+
+    card = page.locator("#cards li.card").nth(10)
+    clicked = await card.get_attribute("data-content-id")
+    await card.locator("button.card-title").click()
+    await page.wait_for_function("() => document.getElementById('notice').textContent.includes('Logged a click')")
+    assert [(c["contentId"], c["recommendationId"]) for c in server.clicks] == [(clicked, second_request)]
+
+    await page.evaluate("() => { location.hash = '#/model'; }")
+    await page.wait_for_selector("section.view-model[data-ready=true]")
+    assert await page.locator("#ctr-chart rect.bar").count() == 2
+    assert await page.locator("#stats-table tbody tr").count() == 2
+    await shoot(page, tmp_path, "model-with-stats")
