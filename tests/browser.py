@@ -26,15 +26,16 @@ ARGS = [
 ]
 
 
-def _missing() -> str | None:
+def missing(chromium: Path = CHROMIUM) -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
     if importlib.util.find_spec("playwright") is None:
         return "Playwright for Python is not installed (pip install playwright; never `playwright install`)"
-    if not CHROMIUM.exists():
-        return f"Chromium not found at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does it)"
+    if not chromium.exists():
+        return f"Chromium not found at {chromium}: `apt-get install -y chromium` (.ci/run does it)"
     return None
 
 
-MISSING = _missing()
+MISSING = missing()
 requires_chromium = pytest.mark.skipif(MISSING is not None, reason=f"browser tests skipped: {MISSING}")
 
 

@@ -155,7 +155,9 @@ async def test_user_view_cards_explanations_and_a_click_that_refreshes(page: Any
         "old => document.querySelector('#cards li.card')?.dataset.requestId !== old", arg=first_request
     )
 
-    newest = await api(live, '{ events(userId: "1", first: 1) { totalCount edges { node { eventType contentId metadata } } } }')
+    newest = await api(
+        live, '{ events(userId: "1", first: 1) { totalCount edges { node { eventType contentId metadata } } } }'
+    )
     assert newest["events"]["totalCount"] == total + 1
     node = newest["events"]["edges"][0]["node"]
     assert (node["eventType"], node["contentId"], node["metadata"]["source"]) == ("click", before[0], "explorer")
@@ -169,6 +171,7 @@ async def test_user_view_cards_explanations_and_a_click_that_refreshes(page: Any
 async def test_strategy_selector_changes_the_result(page: Any, live: str) -> None:
     await open_view(page, live, "#/user/1")
     await page.select_option("#strategy", "POPULAR")
+    await page.click("section.view-user form button[type=submit]")
     await page.wait_for_selector("section.view-user[data-ready=true] #rec-meta >> text=popular")
     assert await page.locator("#cards li.card").count() == 10
     assert "strategy=POPULAR" in page.url
@@ -291,7 +294,9 @@ FUTURE_FEATURES = {
         ]
     },
     "result": {"fields": [{"name": "requestId"}, {"name": "experiment"}]},
-    "strategy": {"enumValues": [{"name": s} for s in ("HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR", "TRENDING")]},
+    "strategy": {
+        "enumValues": [{"name": s} for s in ("HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR", "TRENDING")]
+    },
 }
 STATS = [
     {"strategy": "HYBRID", "experiment": "explorer-ab", "arm": "A", "impressions": 200, "clicks": 12, "ctr": 0.06},

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.demo import explorer_link
 from app.explorer.routes import CONTENT_SECURITY_POLICY, STATIC, explorer_enabled
 from app.main import create_app
+from tests import browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(STATIC.rglob("*.js"))
@@ -100,7 +101,7 @@ def test_scripts_load_nothing_from_elsewhere_and_never_inject_markup(path: Path)
         assert banned not in source, banned
     for module in re.findall(r'^import .* from "([^"]+)";$', source, flags=re.MULTILINE):
         assert module.startswith(("./", "../")), module
-    assert "setAttribute(\"style\"" not in source and "fetch(\"http" not in source
+    assert 'setAttribute("style"' not in source and 'fetch("http' not in source
 
 
 def test_every_static_file_is_package_data() -> None:
@@ -115,3 +116,11 @@ def test_demo_link_carries_the_credential_in_the_fragment() -> None:
     link = explorer_link("127.0.0.1", 8000, "rk_abc+/=")
     assert link == "http://127.0.0.1:8000/explorer#token=rk_abc%2B%2F%3D"
     assert link.split("#", 1)[0] == "http://127.0.0.1:8000/explorer"
+
+
+def test_browser_tests_are_skipped_with_the_reason_when_chromium_is_missing(tmp_path: Path) -> None:
+    reason = browser.missing(tmp_path / "no-chromium")
+    assert reason is not None and "Chromium not found" in reason and "apt-get install -y chromium" in reason
+    mark = browser.requires_chromium.mark
+    assert mark.name == "skipif" and mark.args == (browser.MISSING is not None,)
+    assert mark.kwargs["reason"].startswith("browser tests skipped")

@@ -82,7 +82,7 @@ function neighbours(data, features) {
         "section",
         { "aria-labelledby": "similar-collaborative-heading" },
         h("h3", { id: "similar-collaborative-heading" }, "Similar by behaviour (collaborative)"),
-        h("p", { class: "hint" }, "This server's similarContent offers content-embedding neighbours only; collaborative neighbours show up here once it takes a `by` argument."),
+        h("p", { class: "hint" }, "This server's similarContent offers content-embedding neighbours only; collaborative neighbours appear here once it takes a “by: COLLABORATIVE” argument."),
       ),
     );
   }

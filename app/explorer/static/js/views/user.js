@@ -64,12 +64,11 @@ function build(root, userId, strategy, app) {
     field("strategy", "Strategy", select),
     h("button", { type: "submit" }, "Show"),
   );
-  const go = () => app.go(`#/user/${encodeURIComponent(idInput.value.trim())}?strategy=${select.value}`);
+  // Applied with Show (not on change: arrow keys on a closed <select> would reload at every step).
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    go();
+    app.go(`#/user/${encodeURIComponent(idInput.value.trim())}?strategy=${select.value}`);
   });
-  select.addEventListener("change", go);
   const ui = {
     meta: h("ul", { class: "meta", id: "rec-meta", "aria-label": "About this result" }),
     cards: h("ol", { class: "cards", id: "cards", "aria-labelledby": "recs-heading" }),
