@@ -14,23 +14,27 @@ const INTROSPECTION = `query ExplorerFeatures {
   strategy: __type(name: "Strategy") { enumValues { name } }
 }`;
 
-export const PROBES = {
-  attribution: `mutation ExplorerProbeAttribution {
-    logEvent(input: {userId: "probe", contentId: "probe", eventType: "click", recommendationId: "probe"}) @skip(if: true) { duplicate }
-  }`,
-  paging: `query ExplorerProbePaging {
-    recommendations(userId: "probe", count: 1, after: "probe") @skip(if: true) { requestId }
-  }`,
-  experiment: `query ExplorerProbeExperiment {
-    recommendations(userId: "probe", count: 1) @skip(if: true) { experiment { name arm } }
-  }`,
-  similarBy: `query ExplorerProbeSimilarBy {
-    similarContent(contentId: "probe", count: 1, by: COLLABORATIVE) @skip(if: true) { contentId }
-  }`,
-  stats: `query ExplorerProbeStats {
-    recommendationStats(since: "2000-01-01T00:00:00Z") @skip(if: true) { ctr }
-  }`,
-};
+/** Validation-only probes, one per feature; `userId` is the credential's own user (a user token may act for no other). */
+export function probes(userId = "probe") {
+  const user = JSON.stringify(userId);
+  return {
+    attribution: `mutation ExplorerProbeAttribution {
+      logEvent(input: {userId: ${user}, contentId: "probe", eventType: "click", recommendationId: "probe"}) @skip(if: true) { duplicate }
+    }`,
+    paging: `query ExplorerProbePaging {
+      recommendations(userId: ${user}, count: 1, after: "probe") @skip(if: true) { requestId }
+    }`,
+    experiment: `query ExplorerProbeExperiment {
+      recommendations(userId: ${user}, count: 1) @skip(if: true) { experiment { name arm } }
+    }`,
+    similarBy: `query ExplorerProbeSimilarBy {
+      similarContent(contentId: "probe", count: 1, by: COLLABORATIVE) @skip(if: true) { contentId }
+    }`,
+    stats: `query ExplorerProbeStats {
+      recommendationStats(since: "2000-01-01T00:00:00Z") @skip(if: true) { ctr }
+    }`,
+  };
+}
 
 /** Features of a schema read by introspection; null when introspection is unavailable. */
 export async function fromIntrospection() {
@@ -64,16 +68,17 @@ async function probe(document) {
 }
 
 /** Features found by validation-only probes (works with introspection off). */
-export async function fromProbes() {
-  const names = Object.keys(PROBES);
-  const results = await Promise.all(names.map((n) => probe(PROBES[n])));
+export async function fromProbes(userId) {
+  const documents = probes(userId || undefined);
+  const names = Object.keys(documents);
+  const results = await Promise.all(names.map((n) => probe(documents[n])));
   const found = Object.fromEntries(names.map((n, i) => [n, results[i]]));
   return { source: "probes", ...found, strategies: DEFAULT_STRATEGIES };
 }
 
 /** The server's optional features: introspection first, probes when it is off. */
-export async function detectFeatures() {
-  return (await fromIntrospection()) || (await fromProbes());
+export async function detectFeatures(userId) {
+  return (await fromIntrospection()) || (await fromProbes(userId));
 }
 
 /** A line for the footer saying what was found. */

@@ -77,7 +77,7 @@ function showCredential() {
 }
 
 async function refreshFeatures() {
-  app.features = await detectFeatures();
+  app.features = await detectFeatures(describeCredential(credential()).userId);
   $("features").textContent = describeFeatures(app.features);
   document.body.dataset.features = app.features.source;
 }
