@@ -363,3 +363,21 @@ async def test_optional_features_switch_on_when_the_schema_has_them(page: Any, l
     assert await page.locator("#ctr-chart rect.bar").count() == 2
     assert await page.locator("#stats-table tbody tr").count() == 2
     await shoot(page, tmp_path, "model-with-stats")
+
+
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, button, a[href]')]
+    .filter(e => !(e.labels?.length || e.getAttribute('aria-label') || e.textContent.trim()))
+    .map(e => e.outerHTML)"""
+
+
+async def test_every_control_is_named_and_the_skip_link_comes_first(page: Any, live: str) -> None:
+    for route in ("#/user/1", "#/item/1", "#/search?q=toy&mode=TEXT", "#/model"):
+        await open_view(page, live, route)
+        assert await page.evaluate(UNNAMED_CONTROLS) == [], route
+        assert await page.evaluate("() => document.querySelectorAll('h1').length") == 1
+        assert await page.evaluate("() => document.querySelectorAll('h2').length") == 1
+    await open_view(page, live, "")  # a fresh load: nothing focused yet
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("() => document.activeElement.id") == "main"

@@ -49,6 +49,7 @@ function parseRoute(hash) {
 async function route(moveFocus) {
   const current = parseRoute(location.hash);
   $("alert").hidden = true;
+  if (moveFocus) $("notice").textContent = "";
   for (const link of document.querySelectorAll("nav a[data-view]")) {
     if (link.dataset.view === current.name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

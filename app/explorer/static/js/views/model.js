@@ -47,8 +47,8 @@ function metricNames(versions) {
 function versionsTable(versions) {
   if (!versions.length) return h("p", {}, "No model trained yet: run `recengine train`.");
   const metrics = metricNames(versions);
-  const head = ["Version", "Kind", "Status", "Trained", ...metrics].map((name, i) =>
-    h("th", { scope: "col", class: i > 3 ? "num" : null }, name),
+  const head = ["Version", "Kind", "Status", "Trained", ...metrics, "Details"].map((name, i) =>
+    h("th", { scope: "col", class: i > 3 && i <= 3 + metrics.length ? "num" : null }, name),
   );
   const rows = versions.map((v) => {
     const active = v.status.toLowerCase() === "active";
@@ -59,7 +59,8 @@ function versionsTable(versions) {
       h("td", {}, label(v.kind)),
       h("td", {}, h("span", { class: active ? "badge active" : "badge" }, active ? "active ✓" : label(v.status))),
       h("td", {}, time(v.trainedAt)),
-      metrics.map((m) => h("td", { class: "num" }, num(v.metrics?.[m], 4))),
+      metrics.map((m) => h("td", { class: "num" }, metric(v.metrics?.[m]))),
+      h("td", {}, details(v)),
     );
   });
   return h(
@@ -67,6 +68,15 @@ function versionsTable(versions) {
     { class: "table-scroll" },
     h("table", { id: "versions-table" }, h("caption", { class: "visually-hidden" }, "Model versions; the active one is marked"), h("thead", {}, h("tr", {}, head)), h("tbody", {}, rows)),
   );
+}
+
+function metric(value) {
+  return Number.isInteger(value) ? value.toLocaleString() : num(value, 4);
+}
+
+function details(v) {
+  const json = JSON.stringify({ params: v.params, metrics: v.metrics }, null, 2);
+  return h("details", {}, h("summary", {}, `Version ${v.id} JSON`), h("pre", { class: "json" }, json));
 }
 
 async function loadStats(box, app) {
