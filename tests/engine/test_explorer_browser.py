@@ -123,7 +123,8 @@ async def test_token_from_the_fragment_is_kept_in_session_storage_and_removed_fr
     assert "token" not in page.url and KEY not in page.url
     assert await page.evaluate("() => sessionStorage.getItem('recengine.explorer.credential')") == KEY
     assert "API key" in await page.inner_text("#credential-status")
-    assert "by introspection" in await page.inner_text("#features")
+    features = await page.inner_text("#features")
+    assert "by introspection" in features and "collaborative similar items yes" in features
     assert console.errors == []
 
 
@@ -185,6 +186,10 @@ async def test_item_view_shows_facts_and_similar_items(page: Any, live: str, tmp
     found = await api(live, '{ similarContent(contentId: "1", count: 10) { contentId } }')
     expected = [s["contentId"] for s in found["similarContent"]]
     assert await attr_list(page, "#similar-embedding li", "contentId") == expected
+    found = await api(live, '{ similarContent(contentId: "1", count: 10, by: COLLABORATIVE) { contentId } }')
+    collaborative = [s["contentId"] for s in found["similarContent"]]
+    assert len(collaborative) == 10
+    assert await attr_list(page, "#similar-collaborative li", "contentId") == collaborative
     await shoot(page, tmp_path, "item", readme=True)
     await page.locator("#similar-embedding li a").first.click()
     await page.wait_for_url(f"**#/item/{expected[0]}")
@@ -259,7 +264,8 @@ async def test_features_found_by_probes_when_introspection_is_off(browser: Any, 
         page = await context.new_page()
         page.set_default_timeout(60_000)
         await open_view(page, url, "#/user/1")
-        assert "by probes" in await page.inner_text("#features")
+        features = await page.inner_text("#features")
+        assert "by probes" in features and "collaborative similar items yes" in features
         assert await page.locator("#cards li.card").count() == 10
         await context.close()
 
