@@ -83,13 +83,23 @@ async function refreshFeatures() {
   document.body.dataset.features = app.features.source;
 }
 
+/** Store a `#token=…` fragment's credential and drop it from the address bar; true when there was one. */
 function takeFragmentToken() {
   const token = tokenFromFragment(location.hash);
-  if (!token) return;
+  if (!token) return false;
   setCredential(token);
   const userId = describeCredential(token).userId;
   // Drop the token from the address bar and history as soon as it is stored.
   history.replaceState(null, "", `${location.pathname}${location.search}#/user${userId ? `/${encodeURIComponent(userId)}` : ""}`);
+  return true;
+}
+
+async function onHashChange() {
+  if (takeFragmentToken()) {  // a token link opened in a tab that was already on this page
+    showCredential();
+    await refreshFeatures();
+  }
+  await route(true);
 }
 
 function wireCredentialForm() {
@@ -118,7 +128,7 @@ async function start() {
   wireCredentialForm();
   showCredential();
   await refreshFeatures();
-  window.addEventListener("hashchange", () => route(true));
+  window.addEventListener("hashchange", onHashChange);
   await route(false);
   document.body.dataset.started = "true";
 }
