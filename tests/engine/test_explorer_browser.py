@@ -77,6 +77,7 @@ async def page(browser: Any) -> AsyncIterator[Any]:
     tab = await context.new_page()
     tab.set_default_timeout(60_000)
     yield tab
+    await tab.unroute_all(behavior="ignoreErrors")  # a stand-in route may still be forwarding a request
     await context.close()
 
 
