@@ -73,6 +73,7 @@ class Settings(BaseSettings):
         None, description="Schema introspection; unset means on in development, off in production."
     )
     graphiql: bool | None = Field(None, description="GraphiQL on GET /graphql; unset means on in development only.")
+    explorer: bool | None = Field(None, description="The /explorer web page; unset means on in development only.")
     field_suggestions: bool | None = Field(
         None, description="'Did you mean' hints in validation errors; unset means off in production."
     )

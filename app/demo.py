@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.panel import Panel
@@ -65,9 +66,16 @@ def run_demo(*, host: str | None, port: int | None, data: Path | None) -> None:
     key = run(lambda state: admin_key(state, settings.data_dir / KEY_FILE))
     shown_host, shown_port = host or settings.host, port or settings.port
     console.print(Panel(EXAMPLES.format(host=shown_host, port=shown_port, key=key), title="Try these in GraphiQL"))
+    console.print("Explorer (the credential rides in the link's fragment and stays in the browser tab):")
+    print(explorer_link(shown_host, shown_port, key), flush=True)
     console.print(f"GraphiQL: http://{shown_host}:{shown_port}/graphql — admin key (Authorization: Bearer …):")
     print(key, flush=True)
     serve_api(host=host, port=port, workers=1)
+
+
+def explorer_link(host: str, port: int, credential: str) -> str:
+    """The /explorer URL with a key or user token in its fragment (never sent to the server, kept in the tab)."""
+    return f"http://{host}:{port}/explorer#token={quote(credential, safe='')}"
 
 
 async def _counts(state: Any) -> dict[str, int]:

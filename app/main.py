@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql, /health, /ready, /metrics."""
+"""The Starlette application: /graphql, /health, /ready, /metrics, /explorer."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from app import migrate
 from app.config import AuthMode, Settings, get_settings
 from app.context import AppState, Context
 from app.db import create_engine, resolve_database_url, session_factory
+from app.explorer.routes import explorer_routes
 from app.loaders import create_loaders
 from app.logging import request_id_var
 from app.metrics import READY, exposition, process_exited
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         Route("/health", health),
         Route("/ready", ready),
         Route("/metrics", metrics),
+        *explorer_routes(settings),
     ]
     middleware = [
         *frontend_middleware(settings),

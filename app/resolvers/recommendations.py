@@ -9,7 +9,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.schema.common import JSON
-from app.schema.enums import ContentType, enum_str
+from app.schema.enums import ContentType, SimilarityKind, enum_str
 from app.schema.recommendations import RecommendationResult, RecommendedItem, Strategy
 from app.services import recommendations as service
 
@@ -58,9 +58,12 @@ async def recommendations(
     )
 
 
-async def similar(info: Info[Context, None], *, content_id: str, count: int) -> list[RecommendedItem]:
+async def similar(
+    info: Info[Context, None], *, content_id: str, count: int, by: SimilarityKind = SimilarityKind.CONTENT
+) -> list[RecommendedItem]:
     """Shared by `similarContent` and `Content.similar`."""
-    items = await service.similar_content(info.context.state.recommender, content_id=content_id, count=count)
+    engine = info.context.state.recommender
+    items = await service.similar_content(engine, content_id=content_id, count=count, by=str(by.value))
     return [RecommendedItem.from_domain(i) for i in items]
 
 
@@ -68,9 +71,12 @@ async def similar_content(
     info: Info[Context, None],
     content_id: Annotated[strawberry.ID, strawberry.argument(description="The item to find neighbours of.")],
     count: Annotated[int, strawberry.argument(description="How many items (1-100).")] = 10,
+    by: Annotated[
+        SimilarityKind, strawberry.argument(description="CONTENT (embedding) or COLLABORATIVE (ALS item factors).")
+    ] = SimilarityKind.CONTENT,
 ) -> list[RecommendedItem]:
     """Items most similar to one item."""
-    return await similar(info, content_id=str(content_id), count=count)
+    return await similar(info, content_id=str(content_id), count=count, by=by)
 
 
 async def trending(

@@ -13,7 +13,7 @@ from app.models import Content as ContentModel
 from app.repositories.pagination import encode_cursor
 from app.resolvers.recommendations import similar
 from app.schema.common import JSON, PageInfo
-from app.schema.enums import ContentStatus, ContentType
+from app.schema.enums import ContentStatus, ContentType, SimilarityKind
 from app.services.content import Page
 
 if TYPE_CHECKING:
@@ -33,13 +33,16 @@ class Content:
     created_at: datetime = strawberry.field(description="When the item was created (UTC).")
     updated_at: datetime = strawberry.field(description="When the item last changed (UTC).")
 
-    @strawberry.field(description="Items most similar to this one (content embedding neighbours).")
+    @strawberry.field(description="Items most similar to this one (content embedding neighbours unless `by` says).")
     async def similar(
         self,
         info: Info[Context, None],
         count: Annotated[int, strawberry.argument(description="How many items (1-100).")] = 10,
+        by: Annotated[
+            SimilarityKind, strawberry.argument(description="CONTENT (embedding) or COLLABORATIVE (ALS item factors).")
+        ] = SimilarityKind.CONTENT,
     ) -> list[Annotated[RecommendedItem, strawberry.lazy("app.schema.recommendations")]]:
-        return await similar(info, content_id=str(self.id), count=count)
+        return await similar(info, content_id=str(self.id), count=count, by=by)
 
     @classmethod
     def from_model(cls, row: ContentModel) -> Content:

@@ -39,6 +39,14 @@ class SearchMode(Enum):
     HYBRID = strawberry.enum_value("hybrid", description="Reciprocal-rank fusion of TEXT and SEMANTIC.")
 
 
+@strawberry.enum(description="Which neighbours `similarContent` returns.")
+class SimilarityKind(Enum):
+    CONTENT = strawberry.enum_value("content", description="Nearest by content embedding (title, description, tags).")
+    COLLABORATIVE = strawberry.enum_value(
+        "collaborative", description="Nearest by the active model's ALS item factors: engaged with by the same people."
+    )
+
+
 def enum_str(value: Enum | None) -> str | None:
     """The stored string of an enum argument, or None."""
     return None if value is None else str(value.value)

@@ -145,23 +145,39 @@ async def _explain(
     ]
 
 
-async def similar_content(recommender: Recommender, *, content_id: str, count: int) -> list[RecItem]:
-    """Published items nearest to one item by content embedding."""
+async def similar_content(
+    recommender: Recommender, *, content_id: str, count: int, by: str = "content"
+) -> list[RecItem]:
+    """Published items nearest to one item: by content embedding, or by the active model's item factors."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
+    model = await recommender.active_model() if by == "collaborative" else None
     async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         titles = await repo.titles([content_id])
         if content_id not in titles:
             raise NotFound(f"content {content_id!r} not found", field="contentId")
-        found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,)), k=count)
-    title = titles[content_id][0]
+        f = Filters(exclude=(content_id,))
+        if by != "collaborative":
+            found = await repo.embedding_neighbors([content_id], f=f, k=count)
+        elif model is None:  # nothing trained yet: no collaborative neighbours
+            found = []
+        else:
+            found = await repo.factor_neighbors([content_id], version=model.version_id, dim=model.dim, f=f, k=count)
+    return _neighbours(found, content_id, titles[content_id][0], collaborative=by == "collaborative")
+
+
+def _neighbours(found: list[Candidate], anchor: str, title: str, *, collaborative: bool) -> list[RecItem]:
+    """Neighbour candidates as ranked items; factor inner products are scaled by the nearest one into (0, 1]."""
+    kind = ReasonKind.COLLABORATIVE if collaborative else ReasonKind.CONTENT_SIMILARITY
+    text = f"People who engaged with {title} also engaged with this" if collaborative else f"Similar to {title}"
+    top = found[0].score if collaborative and found and found[0].score > 0 else 1.0
     return [
         RecItem(
             c.item_id,
-            round(min(max(c.score, 0.0), 1.0), 6),
+            round(min(max(c.score / top, 0.0), 1.0), 6),
             rank,
-            f"Similar to {title}",
-            [Reason(ReasonKind.CONTENT_SIMILARITY, content_id, round(c.score, 6))],
+            text,
+            [Reason(kind, anchor, round(c.score, 6))],
         )
         for rank, c in enumerate(found, start=1)
     ]

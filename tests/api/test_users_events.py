@@ -93,6 +93,15 @@ async def test_log_event_creates_user_and_is_idempotent(gql: GQL, state: AppStat
     assert await rows(state, "SELECT user_id, last_active IS NOT NULL FROM users") == [("new-user", True)]
 
 
+async def test_one_event_keeps_its_metadata_and_context(gql: GQL, state: AppState) -> None:
+    await seed_content(gql, "c1")
+    data = {"userId": "u-meta", "contentId": "c1", "eventType": "click", "platform": "web", "metadata": {"source": "x"}}
+    assert (await gql(LOG, {"input": data}))["data"]["logEvent"]["duplicate"] is False
+    assert await rows(state, "SELECT platform, metadata->>'source' FROM events") == [("web", "x")]
+    listed = await gql('{ events(userId: "u-meta") { edges { node { metadata } } } }')
+    assert listed["data"]["events"]["edges"][0]["node"]["metadata"] == {"source": "x"}
+
+
 @pytest.mark.parametrize(
     ("override", "needle"),
     [

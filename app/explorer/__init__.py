@@ -1,0 +1,1 @@
+"""The explorer: a static web page at /explorer that shows what the engine recommends and why."""
