@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidInput, NotFound
 from app.metrics import RECOMMENDATION_LATENCY, RECOMMENDATION_REQUESTS
 from app.ml import hybrid
-from app.ml.hybrid import Ranked
+from app.ml.hybrid import Candidate, Ranked
 from app.ml.signals import UserHistory
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.repositories.users import UserRepository
