@@ -15,17 +15,22 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.ml import batch, signals
-from app.ml.baselines import EASE
+from app.ml import batch, links, signals
 from app.ml.batch import History
 from app.ml.hybrid import Candidate, blend
 from app.ml.serving import ServingConfig
-from app.ml.sources import SPECS, Need, Source
+from app.ml.sources import LINK_SOURCES, SPECS, Need, Source
 
 CANDIDATES_PER_SOURCE = 200
 SEED = 42
 # Which trained model each source reads (the others need no training beyond embeddings).
-MODEL_OF = {"collaborative": "als", "factor_neighbors": "als", "co_occurrence": "links"}
+MODEL_OF = {
+    "collaborative": ("als",),
+    "factor_neighbors": ("als", "factor_neighbors"),
+    "co_occurrence": ("co_occurrence",),
+    "sequential": ("sequential",),
+    "item_neighbors": ("item_neighbors",),
+}
 
 
 @dataclass
@@ -33,7 +38,7 @@ class Models:
     """What training produces for the sources: ALS factors, the item-link table."""
 
     factors: tuple[np.ndarray, np.ndarray] | None = None
-    links: sp.csr_matrix | None = None
+    links: dict[Source, sp.csr_matrix] = field(default_factory=dict)
     fit_timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -47,7 +52,7 @@ class SourceLists:
 
     def fit_seconds(self, used: Iterable[str]) -> float:
         """Training time of the models behind the used sources (ALS counted once)."""
-        models = {MODEL_OF[s] for s in used if s in MODEL_OF}
+        models = {m for s in used for m in MODEL_OF.get(s, ())}
         return sum(self.fit_timings.get(m, 0.0) for m in models)
 
 
@@ -127,19 +132,21 @@ def _collaborative(f: Fitted) -> tuple[np.ndarray, ...]:
     return batch.collaborative(f.models.factors[0], f.models.factors[1], f.history, f.k)
 
 
+def _linked(f: Fitted, source: Source) -> tuple[np.ndarray, ...]:
+    seeds = batch.seed_matrix(f.history, source, f.config, now=f.now)
+    return batch.linked(f.models.links[source], seeds, f.history.seen(), f.k, combine=SPECS[source].combine)
+
+
 def _factor_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
-    assert f.models.factors is not None
-    return batch.neighbors(f.models.factors[1], f.history, f.k, recent=f.config.anchor_items)
+    return _linked(f, Source.FACTOR_NEIGHBORS)
 
 
 def _co_occurrence(f: Fitted) -> tuple[np.ndarray, ...]:
-    assert f.models.links is not None
-    return batch.co_occurrence(f.models.links, f.history, f.k, now=f.now, config=f.config)
+    return _linked(f, Source.CO_OCCURRENCE)
 
 
 def _sequential(f: Fitted) -> tuple[np.ndarray, ...]:
-    empty = np.full((f.history.n_users, f.k), -1, dtype=np.int64)
-    return empty, np.full(empty.shape, -np.inf), empty.copy()
+    return _linked(f, Source.SEQUENTIAL)
 
 
 def _content(f: Fitted) -> tuple[np.ndarray, ...]:
@@ -147,7 +154,7 @@ def _content(f: Fitted) -> tuple[np.ndarray, ...]:
 
 
 def _item_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
-    return batch.neighbors(f.item_vectors, f.history, f.k, recent=f.config.anchor_items)
+    return _linked(f, Source.ITEM_NEIGHBORS)
 
 
 def _popular(f: Fitted) -> tuple[np.ndarray, ...]:
@@ -170,18 +177,36 @@ BATCH: dict[Source, BatchFn] = {
 }
 
 
-def fit_models(history: History, item_ids: np.ndarray, config: ServingConfig, wanted: set[Source]) -> Models:
-    """Train what the wanted sources need (`Need.FACTORS`: ALS; `Need.LINKS`: the link table), timed."""
+def fit_models(
+    history: History, item_ids: np.ndarray, item_vectors: np.ndarray, config: ServingConfig, wanted: set[Source]
+) -> Models:
+    """Train what the wanted sources need (ALS; the neighbour tables, with training's own functions), timed."""
     models = Models()
     if any(Need.FACTORS in SPECS[s].needs for s in wanted):
         start = time.perf_counter()
         models.factors = fit_als(history, item_ids, config)
         models.fit_timings["als"] = time.perf_counter() - start
-    if Source.CO_OCCURRENCE in wanted:
+    for source in sorted(wanted & set(LINK_SOURCES)):
         start = time.perf_counter()
-        models.links = item_links(history, config)
-        models.fit_timings["links"] = time.perf_counter() - start
+        models.links[source] = link_table(source, history, item_vectors, models, config)
+        models.fit_timings[source.value] = time.perf_counter() - start
     return models
+
+
+def link_table(
+    source: Source, history: History, item_vectors: np.ndarray, models: Models, config: ServingConfig
+) -> sp.csr_matrix:
+    """One neighbour table over the catalog, built as training builds it (`app.ml.links`)."""
+    params = config.links
+    if source is Source.CO_OCCURRENCE:
+        table, _kind = links.co_engagement(history.seen(), params)
+        return table if table is not None else sp.csr_matrix((history.n_items, history.n_items))
+    if source is Source.FACTOR_NEIGHBORS:
+        assert models.factors is not None
+        return links.cosine_neighbors(models.factors[1], params.factor_neighbors)
+    if source is Source.ITEM_NEIGHBORS:
+        return links.cosine_neighbors(item_vectors, params.embedding_neighbors)
+    return links.sequential(history, params.sequential_neighbors)
 
 
 def fit_sources(
@@ -194,7 +219,7 @@ def fit_sources(
 ) -> SourceLists:
     """Fit what the wanted sources need and compute their candidates for `users`."""
     sources = [Source(name) for name in wanted]
-    models = fit_models(history, item_ids, config, set(sources))
+    models = fit_models(history, item_ids, item_vectors, config, set(sources))
     fitted = Fitted(history, item_vectors, models, config, CANDIDATES_PER_SOURCE)
     lists: dict[str, list[list[Candidate]]] = {}
     timings: dict[str, float] = {}
@@ -206,16 +231,6 @@ def fit_sources(
         lists[source.value] = batch.to_candidates(item_ids, idx, val, anc)
         timings[source.value] = time.perf_counter() - t0
     return SourceLists(lists, models.fit_timings, timings)
-
-
-def item_links(history: History, config: ServingConfig) -> sp.csr_matrix:
-    """The item-to-item table behind co_occurrence: cosine co-occurrence or sparsified EASE weights."""
-    links = config.links
-    if links.kind == "cosine":
-        return batch.item_links(history, links.cosine_neighbors)
-    model = EASE(links.regularization)
-    model.fit(history.seen())
-    return model.item_links(links.neighbors)
 
 
 def _positive(history: History) -> History:

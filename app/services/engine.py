@@ -124,6 +124,8 @@ class Recommender:
         """Popular (no window) or trending items for `f`, from a list shared for a few seconds."""
         key = (f.content_type, window_hours)
         since = datetime.now(UTC) - timedelta(hours=window_hours) if window_hours else None
+        if f.exclude_user is not None:  # the shared list cannot know a long history: exclude in SQL
+            return await repo.popular(f=f, k=k, since=since)
         hit = self._engagement.get(key)
         if hit is None or time.monotonic() - hit[0] >= ENGAGEMENT_MEMO_SECONDS:
             top = await repo.popular(f=Filters(f.content_type), k=ENGAGEMENT_DEPTH, since=since)
