@@ -38,6 +38,7 @@ class History:
     items: np.ndarray
     weights: np.ndarray
     timestamps: np.ndarray
+    user_ids: np.ndarray | None = None  # the id of every user index, where known
 
     def seen(self) -> sp.csr_matrix:
         """Binary users x items matrix of what each user has already interacted with."""
@@ -98,11 +99,12 @@ def collaborative(
     return chunked_top_k(lambda users: user_factors[users] @ item_factors.T, history.seen(), k)
 
 
-def user_rows(history: History) -> list[np.ndarray]:
-    """Each user's interaction rows, newest first (ties: higher item index first, as SQL's content_id DESC)."""
+def user_rows(history: History, limit: int | None = None) -> list[np.ndarray]:
+    """Each user's latest `limit` interaction rows, newest first (ties: higher item index first, as
+    serving's `ORDER BY timestamp DESC, content_id DESC`)."""
     order = np.lexsort((-history.items, -history.timestamps, history.users))
     bounds = np.searchsorted(history.users[order], np.arange(history.n_users + 1))
-    return [order[bounds[u] : bounds[u + 1]] for u in range(history.n_users)]
+    return [order[bounds[u] : bounds[u + 1]][:limit] for u in range(history.n_users)]
 
 
 def user_history(history: History, rows: np.ndarray) -> signals.UserHistory:
@@ -113,7 +115,7 @@ def user_history(history: History, rows: np.ndarray) -> signals.UserHistory:
 def seed_matrix(history: History, source: Source, config: ServingConfig, *, now: float) -> sp.csr_matrix:
     """Users x items matrix of every user's `signals.seeds` for a link source."""
     rows, cols, vals = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
-    for u, sel in enumerate(user_rows(history)):
+    for u, sel in enumerate(user_rows(history, config.history_events)):
         items, weights = signals.seeds(source, user_history(history, sel), config, now=now)
         rows.append(np.full(items.size, u, dtype=np.int64))
         cols.append(items.astype(np.int64))

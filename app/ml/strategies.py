@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.ml import batch, links, signals
+from app.ml import batch, links
 from app.ml.batch import History
 from app.ml.hybrid import Candidate, blend
 from app.ml.serving import ServingConfig
 from app.ml.sources import LINK_SOURCES, SPECS, Need, Source
 
-CANDIDATES_PER_SOURCE = 200
 SEED = 42
 # Which trained model each source reads (the others need no training beyond embeddings).
 MODEL_OF = {
@@ -61,34 +60,26 @@ def clock(history: History) -> float:
     return float(history.timestamps.max()) if history.timestamps.size else 0.0
 
 
-def decayed_weights(history: History, half_life_days: float | None) -> np.ndarray:
-    """Event weights decayed by age measured from the evaluation's clock."""
-    return np.asarray(history.weights * signals.decay(history.timestamps, clock(history), half_life_days))
-
-
 def fit_als(history: History, item_ids: np.ndarray, config: ServingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Train the service's ALSModel; (user factors, item factors) in History's index order."""
-    from app.ml.als import ALSModel, build_interactions
+    """Train ALS exactly as `recengine train` does (`training.fit`, same ids, seed and decay clock);
+    (user factors, item factors) in History's index order."""
+    from app.ml.gate import EventArrays
+    from app.ml.training import fit, interactions
 
-    weights = decayed_weights(history, config.half_life_days)
-    keep = weights > 0
-    user_names = np.array([f"u{u}" for u in range(history.n_users)], dtype=object)
-    inter = build_interactions(
-        user_names[history.users[keep]],
-        item_ids[history.items[keep]],
-        weights[keep].astype(np.float32),
-        item_universe=list(item_ids),
+    names = (
+        history.user_ids
+        if history.user_ids is not None
+        else np.array([f"u{u}" for u in range(history.n_users)], dtype=object)
     )
-    als = config.als
-    model = ALSModel(
-        factors=als.factors,
-        regularization=als.regularization,
-        alpha=als.alpha,
-        iterations=als.iterations,
-        random_state=SEED,
+    events = EventArrays(
+        names[history.users].astype(object),
+        item_ids[history.items].astype(object),
+        history.weights.astype(np.float32),
+        history.timestamps.astype(np.float64),
     )
-    model.fit(inter)
-    return _reindex(model, inter, user_names, item_ids)
+    inter = interactions(events, config, now=clock(history))
+    model, _ = fit(events, config, seed=SEED, inter=inter)
+    return _reindex(model, inter, names, item_ids)
 
 
 def _reindex(model: Any, inter: Any, user_names: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +211,7 @@ def fit_sources(
     """Fit what the wanted sources need and compute their candidates for `users`."""
     sources = [Source(name) for name in wanted]
     models = fit_models(history, item_ids, item_vectors, config, set(sources))
-    fitted = Fitted(history, item_vectors, models, config, CANDIDATES_PER_SOURCE)
+    fitted = Fitted(history, item_vectors, models, config, config.candidates)
     lists: dict[str, list[list[Candidate]]] = {}
     timings: dict[str, float] = {}
     for source in sources:

@@ -195,9 +195,12 @@ async def train(
     config: ServingConfig | None = None,
     force: bool = False,
     seed: int | None = None,
+    now: float | None = None,
     step: TrainProgress | None = None,
 ) -> TrainReport:
-    """The whole job: embed, fit, store (with the serving configuration), gate, activate."""
+    """The whole job: embed, fit, store (with the serving configuration), gate, activate.
+
+    Decay is measured from `now` (default: the run's wall clock)."""
     config = config or default_config()
     seed = settings.training_seed if seed is None else seed
     report = TrainReport(embedded=await embed_missing(sessions, settings, step=step))
@@ -207,7 +210,7 @@ async def train(
         return report
     if step:
         step("fit", 0, 1)
-    inter = await asyncio.to_thread(interactions, events, config, now=time.time())
+    inter = await asyncio.to_thread(interactions, events, config, now=time.time() if now is None else now)
     model, report.stats = await asyncio.to_thread(fit, events, config, seed=seed, inter=inter)
     if step:
         step("fit", 1, 1)

@@ -9,7 +9,6 @@ evaluation; a test asserts `SERVING` covers the registry.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -25,9 +24,9 @@ Memo = dict[str, list[Candidate]]
 PlanFn = Callable[[RecJob, CandidateQuery, Memo], Awaitable[None]]
 
 
-def now() -> float:
+def now(job: RecJob) -> float:
     """The request's clock (epoch seconds): decay is measured from here."""
-    return time.time()
+    return job.recommender.clock()
 
 
 def user_vector(job: RecJob) -> np.ndarray | None:
@@ -43,7 +42,7 @@ def fold_in(job: RecJob) -> np.ndarray | None:
     assert job.model is not None
     h, model = job.history, job.model
     names, totals = signals.item_totals(
-        h.items, h.weights, h.timestamps, now=now(), half_life_days=job.config.half_life_days
+        h.items, h.weights, h.timestamps, now=now(job), half_life_days=job.config.half_life_days
     )
     known = [(model.item_index[str(n)], t) for n, t in zip(names, totals, strict=True) if str(n) in model.item_index]
     if not known:
@@ -64,7 +63,7 @@ async def collaborative(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
 
 async def linked(job: RecJob, query: CandidateQuery, memo: Memo, source: Source) -> None:
     """A link source: its seed items (`signals.seeds`) join `item_links` in the one aggregate."""
-    items, weights = signals.seeds(source, job.history, job.config, now=now())
+    items, weights = signals.seeds(source, job.history, job.config, now=now(job))
     query.seeds += [(source.value, str(i), float(w)) for i, w in zip(items, weights, strict=True)]
     query.title_items |= {str(i) for i in items}
     if SPECS[source].combine == "max":
@@ -95,7 +94,7 @@ async def content(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
     """Items by cosine to the mean embedding of the user's strongest items (HNSW)."""
     h, cfg = job.history, job.config
     items, _ = signals.strongest(
-        h.items, h.weights, h.timestamps, now=now(), half_life_days=cfg.half_life_days, n=cfg.link_items
+        h.items, h.weights, h.timestamps, now=now(job), half_life_days=cfg.half_life_days, n=cfg.link_items
     )
     query.profile_items = [str(i) for i in items]
 

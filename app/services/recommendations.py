@@ -29,7 +29,6 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 __all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
-HISTORY_LIMIT = 500
 
 
 async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
@@ -94,13 +93,14 @@ async def build_job(
     repo = RetrievalRepository(session)
     table = await recommender.event_weights()
     version = model.version_id if model else None
-    state = await repo.user_state(request.user_id, version=version, limit=HISTORY_LIMIT)
+    config = model.config if model is not None else recommender.serving_config()
+    state = await repo.user_state(request.user_id, version=version, limit=config.history_events)
     rows = [(cid, et, val, datetime.fromtimestamp(ts, UTC)) for cid, et, val, ts in state.rows]
     job = RecJob(
         request=request,
         recommender=recommender,
         model=model,
-        config=model.config if model is not None else recommender.serving_config(),
+        config=config,
         session=session,
         repo=repo,
         history=UserHistory.from_rows(rows, table),
@@ -109,7 +109,7 @@ async def build_job(
         stored_factor=state.factor,
         factor_at=state.factor_at,
     )
-    job.filters = _filters(request, job.history.consumed(), complete=len(rows) < HISTORY_LIMIT)
+    job.filters = _filters(request, job.history.consumed(), complete=len(rows) < config.history_events)
     job.weights = job.blend_weights()
     return job
 
