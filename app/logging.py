@@ -11,8 +11,6 @@ from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-REDACTED_KEYS = ("authorization", "api_key", "password", "secret")
-
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, exception."""
