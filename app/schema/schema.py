@@ -14,6 +14,7 @@ from app.config import Settings
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
 from app.resolvers import events as events_r
+from app.resolvers import placements as placements_r
 from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
 from app.resolvers.permissions import AdminAccess, ClientAccess
@@ -65,6 +66,11 @@ class Query:
     model_versions = strawberry.field(
         resolver=admin_r.model_versions, permission_classes=CLIENT, description="Trained model versions."
     )
+    placements = strawberry.field(
+        resolver=placements_r.placements,
+        permission_classes=ADMIN,
+        description="Placements: named recommendation defaults (admin only).",
+    )
 
 
 @strawberry.type(description="Write users, content and events; administer models.")
@@ -106,6 +112,14 @@ class Mutation:
         resolver=admin_r.activate_model,
         permission_classes=ADMIN,
         description="Make a model version active (rollback or roll forward).",
+    )
+    upsert_placement = strawberry.mutation(
+        resolver=placements_r.upsert_placement,
+        permission_classes=ADMIN,
+        description="Create or replace a placement (recommendation defaults for a page or slot).",
+    )
+    delete_placement = strawberry.mutation(
+        resolver=placements_r.delete_placement, permission_classes=ADMIN, description="Remove a placement."
     )
 
 

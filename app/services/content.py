@@ -14,6 +14,7 @@ from app.errors import AppError, InvalidInput, NotFound
 from app.ml.embeddings import MODEL_NAME, content_text, text_hash
 from app.models import Content
 from app.repositories.content import ContentFilter, ContentRepository
+from app.repositories.filters import ContentRules
 from app.services.validation import ContentWrite, check_count, validate
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
@@ -141,17 +142,20 @@ async def search(
     mode: str,
     embed: EmbedFn | None,
     max_count: int,
+    rules: ContentRules | None = None,
 ) -> list[tuple[Content, float]]:
-    """Full-text, semantic, or hybrid (reciprocal-rank fusion of both) search over published items."""
+    """Full-text, semantic, or hybrid (reciprocal-rank fusion of both) search over published, available items."""
     check_count(count, name="count", maximum=max_count)
     if not query.strip() or len(query) > 1000 or "\x00" in query:
         raise InvalidInput("query must be 1-1000 characters of text", field="query")
     repo = ContentRepository(session)
-    text_hits = await repo.search_text(query, count=count * 2, content_type=content_type) if mode != "semantic" else []
+    text_hits: list[tuple[Content, float]] = []
+    if mode != "semantic":
+        text_hits = await repo.search_text(query, count=count * 2, content_type=content_type, rules=rules)
     if mode == "text" or embed is None:
         return text_hits[:count]
     vector = (await embed([query]))[0]
-    semantic = await repo.search_vector(vector, count=count * 2, content_type=content_type)
+    semantic = await repo.search_vector(vector, count=count * 2, content_type=content_type, rules=rules)
     if mode == "semantic":
         return semantic[:count]
     return reciprocal_rank_fusion([text_hits, semantic], count=count)
