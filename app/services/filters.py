@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from app.errors import InvalidInput
@@ -17,6 +17,10 @@ from app.services.validation import MAX_TAGS, ContentTypeName, _check_json, _Str
 
 MAX_BOOSTS = 20
 MAX_FACTOR = 10.0
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class FilterWrite(_Strict):
@@ -46,13 +50,15 @@ class FilterWrite(_Strict):
     @field_validator("published_after", "published_before")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+        return None if value is None else _aware_utc(value)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> FilterWrite:
-        if self.published_after and self.published_before and self.published_after >= self.published_before:
-            raise ValueError("publishedAfter must be before publishedBefore")
-        return self
+    @field_validator("published_before")
+    @classmethod
+    def _ordered(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("published_after")
+        if value is not None and start is not None and _aware_utc(value) <= _aware_utc(start):
+            raise ValueError("must be after publishedAfter")
+        return value
 
     def rules(self) -> ContentRules:
         """The hashable, canonical rules."""
