@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, literal_column, select, update
+from sqlalchemy import Select, case, func, literal, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Content
-from app.repositories.filters import ContentRules, eligible
+from app.repositories.filters import ContentRules, eligible, matches
 
 # ts_rank weights for {D, C, B, A}: title 10, description 5, tags 1 (the LLD's), scaled to [0, 1].
 RANK_WEIGHTS = "'{0.0, 0.1, 0.5, 1.0}'"
@@ -114,6 +114,26 @@ class ContentRepository:
         if limit:
             stmt = stmt.limit(limit)
         return list(await self.session.scalars(stmt))
+
+    async def eligible_ids(self, content_ids: Sequence[str], rules: ContentRules | None) -> set[str]:
+        """Which of `content_ids` are published, available now and match the rules."""
+        stmt = select(Content.content_id).where(*eligible(rules, only=content_ids))
+        return set(await self.session.scalars(stmt))
+
+    async def boost_factors(
+        self, content_ids: Sequence[str], boosts: Sequence[tuple[ContentRules, float]]
+    ) -> dict[str, float]:
+        """Per item, the product of the factors of the boosts whose rules it matches (items matching none: absent)."""
+        if not boosts or not content_ids:
+            return {}
+        columns = [case((matches(rules), literal(factor)), else_=literal(1.0)) for rules, factor in boosts]
+        stmt = select(Content.content_id, *columns).where(Content.content_id.in_(content_ids))
+        out: dict[str, float] = {}
+        for row in await self.session.execute(stmt):
+            product = float(np.prod([float(v) for v in row[1:]]))
+            if product != 1.0:
+                out[row[0]] = product
+        return out
 
     async def search_text(
         self, query: str, *, count: int, content_type: str | None, rules: ContentRules | None = None
