@@ -24,7 +24,7 @@ from app.services.cache import Cache
 if TYPE_CHECKING:
     from app.loaders import Loaders
     from app.security.ratelimit import RateLimiter
-    from app.services.engine import Engine
+    from app.services.engine import Recommender
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class AppState:
     engine: AsyncEngine
     sessions: SessionFactory
     cache: Cache
-    recommender: Engine
+    recommender: Recommender
     database_url: str = ""
     background: set[asyncio.Future[None]] = field(default_factory=set)
     limiter: RateLimiter | None = None
