@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, case, func, literal, literal_column, select, update
+from sqlalchemy import Select, case, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,6 +114,12 @@ class ContentRepository:
         if limit:
             stmt = stmt.limit(limit)
         return list(await self.session.scalars(stmt))
+
+    async def any_window(self, content_ids: Sequence[str]) -> bool:
+        """Whether any of these items has an availability bound set."""
+        window = or_(Content.available_from.is_not(None), Content.expires_at.is_not(None))
+        stmt = select(Content.content_id).where(Content.content_id.in_(content_ids), window).limit(1)
+        return await self.session.scalar(stmt) is not None
 
     async def eligible_ids(self, content_ids: Sequence[str], rules: ContentRules | None) -> set[str]:
         """Which of `content_ids` are published, available now and match the rules."""

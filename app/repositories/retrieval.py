@@ -2,78 +2,130 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, cast, func, literal, literal_column, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Float,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.ml.hybrid import Candidate
-from app.models import Content, Event, EventType, ItemFactor
-
-NEIGHBOR_FILTER = """c.status = 'published'
-          AND (CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))
-          AND c.content_id <> ALL(CAST(:excl AS text[]))"""
-
-EMBEDDING_NEIGHBORS = f"""
-SELECT a.anchor, n.content_id, n.score
-FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
-JOIN content src ON src.content_id = a.anchor AND src.embedding IS NOT NULL
-CROSS JOIN LATERAL (
-    SELECT c.content_id, 1 - (c.embedding <=> src.embedding) AS score
-    FROM content c
-    WHERE c.embedding IS NOT NULL AND {NEIGHBOR_FILTER}
-    ORDER BY c.embedding <=> src.embedding
-    LIMIT :k
-) n
-ORDER BY a.pos, n.score DESC"""
-
-# {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
-FACTOR_NEIGHBORS = f"""
-SELECT a.anchor, n.content_id, n.score
-FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
-JOIN item_factors src ON src.model_version_id = {{version}} AND src.content_id = a.anchor
-CROSS JOIN LATERAL (
-    SELECT f.content_id, -((f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))) AS score
-    FROM item_factors f JOIN content c ON c.content_id = f.content_id
-    WHERE f.model_version_id = {{version}} AND {NEIGHBOR_FILTER}
-    ORDER BY (f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))
-    LIMIT :k
-) n
-ORDER BY a.pos, n.score DESC"""
-
-
-CO_OCCURRENCE = f"""
-SELECT l.neighbor_id, sum(l.weight * h.w) AS score,
-       (array_agg(h.content_id ORDER BY l.weight * h.w DESC))[1] AS anchor
-FROM unnest(CAST(:items AS text[]), CAST(:weights AS float8[])) AS h(content_id, w)
-JOIN item_links l ON l.model_version_id = {{version}} AND l.content_id = h.content_id
-JOIN content c ON c.content_id = l.neighbor_id
-WHERE {NEIGHBOR_FILTER}
-GROUP BY l.neighbor_id
-ORDER BY score DESC, l.neighbor_id
-LIMIT :k"""
+from app.models import Content, Event, EventType, ItemFactor, ItemLink
+from app.repositories.filters import ContentRules, eligible
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What every source must respect: published only, a content type, exclusions."""
+    """What every source must respect: published and available now, a content type, the request's content
+    rules, exclusions, and (re-ranking) the only ids allowed. `where` is the one place they become SQL."""
 
     content_type: str | None = None
     exclude: tuple[str, ...] = ()
+    rules: ContentRules | None = None
+    only: tuple[str, ...] | None = None
+
+    def where(self, table: Any = Content) -> list[ColumnElement[bool]]:
+        """WHERE clauses on `table` (Content or an alias of it)."""
+        return eligible(self.rules, table=table, content_type=self.content_type, exclude=self.exclude, only=self.only)
+
+    def excluding(self, more: Iterable[str]) -> Filters:
+        """The same filters with more ids excluded."""
+        return replace(self, exclude=tuple(sorted(set(self.exclude) | set(more))))
+
+    @property
+    def shared(self) -> bool:
+        """Whether results may come from a list shared by requests (no per-request id restriction)."""
+        return self.only is None
 
 
 def _eligible(f: Filters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Content.status == "published"]
-    if f.content_type:
-        conditions.append(Content.content_type == f.content_type)
-    if f.exclude:
-        conditions.append(Content.content_id.not_in(f.exclude))
-    return conditions
+    return f.where(Content)
+
+
+def _anchor_rows(anchors: Sequence[str]) -> Any:
+    """unnest(:anchors) WITH ORDINALITY AS a(anchor, pos)."""
+    return (
+        func.unnest(cast(list(anchors), ARRAY(Text)))
+        .table_valued("anchor", with_ordinality="pos")
+        .render_derived(name="a")
+    )
+
+
+def embedding_neighbors_stmt(anchors: Sequence[str], f: Filters, k: int) -> Select[Any]:
+    """Each anchor's k nearest eligible items by content embedding (a LATERAL HNSW query per anchor)."""
+    a = _anchor_rows(anchors)
+    src, c = aliased(Content, name="src"), aliased(Content, name="c")
+    distance = c.embedding.cosine_distance(src.embedding)
+    n = (
+        select(c.content_id.label("content_id"), (1 - distance).label("score"))
+        .where(c.embedding.is_not(None), *f.where(c))
+        .order_by(distance)
+        .limit(k)
+        .lateral("n")
+    )
+    joined = a.join(src, and_(src.content_id == a.c.anchor, src.embedding.is_not(None))).join(n, true())
+    return select(a.c.anchor, n.c.content_id, n.c.score).select_from(joined).order_by(a.c.pos, n.c.score.desc())
+
+
+def factor_neighbors_stmt(anchors: Sequence[str], f: Filters, k: int, *, version: int, dim: int) -> Select[Any]:
+    """Each anchor's k nearest eligible items by ALS factors (inner product, the per-version HNSW index)."""
+    a = _anchor_rows(anchors)
+    src, other, c = aliased(ItemFactor, name="src"), aliased(ItemFactor, name="f"), aliased(Content, name="c")
+    v: ColumnElement[Any] = literal_column(str(int(version)))  # inlined so the per-version partial index applies
+    distance = cast(other.factors, Vector(dim)).max_inner_product(cast(src.factors, Vector(dim)))
+    n = (
+        select(other.content_id.label("content_id"), (-distance).label("score"))
+        .join(c, c.content_id == other.content_id)
+        .where(other.model_version_id == v, *f.where(c))
+        .order_by(distance)
+        .limit(k)
+        .lateral("n")
+    )
+    joined = a.join(src, and_(src.model_version_id == v, src.content_id == a.c.anchor)).join(n, true())
+    return select(a.c.anchor, n.c.content_id, n.c.score).select_from(joined).order_by(a.c.pos, n.c.score.desc())
+
+
+def co_occurrence_stmt(items: dict[str, float], f: Filters, k: int, *, version: int) -> Select[Any]:
+    """Eligible items linked to the user's items: sum of item weight x link weight, anchored on the top one."""
+    h = (
+        func.unnest(cast(list(items), ARRAY(Text)), cast(list(items.values()), ARRAY(Float)))
+        .table_valued("content_id", "w")
+        .render_derived(name="h")
+    )
+    c = aliased(Content, name="c")
+    contribution = ItemLink.weight * h.c.w
+    score = func.sum(contribution).label("score")
+    anchor = func.array_agg(aggregate_order_by(h.c.content_id, contribution.desc()))[1].label("anchor")
+    version_matches = ItemLink.model_version_id == literal_column(str(int(version)))
+    joined = h.join(ItemLink, and_(version_matches, ItemLink.content_id == h.c.content_id)).join(
+        c, c.content_id == ItemLink.neighbor_id
+    )
+    return (
+        select(ItemLink.neighbor_id, score, anchor)
+        .select_from(joined)
+        .where(*f.where(c))
+        .group_by(ItemLink.neighbor_id)
+        .order_by(score.desc(), ItemLink.neighbor_id)
+        .limit(k)
+    )
 
 
 def factor_expr(dim: int) -> ColumnElement[object]:
@@ -119,7 +171,7 @@ class RetrievalRepository:
         """Nearest items of each anchor by content embedding, tagged with the anchor (one query)."""
         if not anchors:
             return []
-        return await self._neighbors(EMBEDDING_NEIGHBORS, anchors, f, k)
+        return await self._neighbors(embedding_neighbors_stmt(anchors, f, k))
 
     async def factor_neighbors(
         self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int
@@ -127,27 +179,26 @@ class RetrievalRepository:
         """Nearest items of each anchor by ALS item factors, tagged with the anchor (one query)."""
         if not anchors:
             return []
-        sql = FACTOR_NEIGHBORS.format(version=int(version), dim=int(dim))
-        return await self._neighbors(sql, anchors, f, k)
+        return await self._neighbors(factor_neighbors_stmt(anchors, f, k, version=version, dim=dim))
 
     async def co_occurrence(self, items: dict[str, float], *, version: int, f: Filters, k: int) -> list[Candidate]:
         """Items linked to the user's items: sum of item weight x link weight, anchored on the top contributor."""
         if not items:
             return []
-        params = {
-            "items": list(items),
-            "weights": list(items.values()),
-            "ctype": f.content_type,
-            "excl": list(f.exclude),
-            "k": k,
-        }
-        rows = await self.session.execute(text(CO_OCCURRENCE.format(version=int(version))), params)
+        rows = await self.session.execute(co_occurrence_stmt(items, f, k, version=version))
         return [Candidate(item_id=r[0], score=float(r[1]), anchor_id=r[2]) for r in rows]
 
-    async def _neighbors(self, sql: str, anchors: Sequence[str], f: Filters, k: int) -> list[Candidate]:
-        params = {"anchors": list(anchors), "ctype": f.content_type, "excl": list(f.exclude), "k": k}
-        rows = await self.session.execute(text(sql), params)
+    async def _neighbors(self, stmt: Select[Any]) -> list[Candidate]:
+        rows = await self.session.execute(stmt)
         return [Candidate(item_id=r[1], score=float(r[2]), anchor_id=r[0]) for r in rows]
+
+    async def next_window_change(self) -> datetime | None:
+        """The next moment an item enters or leaves its availability window (results cached until then)."""
+        now = func.now()
+        starts = select(func.min(Content.available_from)).where(Content.available_from > now).scalar_subquery()
+        ends = select(func.min(Content.expires_at)).where(Content.expires_at > now).scalar_subquery()
+        found: datetime | None = await self.session.scalar(select(func.least(starts, ends)))
+        return found
 
     async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings of these items."""

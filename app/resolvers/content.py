@@ -92,7 +92,12 @@ async def upsert_content(
     """Create or replace an item; it is embedded before the mutation returns."""
     ctx = info.context
     async with ctx.session() as session:
-        row = await service.upsert_content(session, data=input.to_dict(), embed=ctx.state.recommender.embed)
+        row = await service.upsert_content(
+            session,
+            data=input.to_dict(),
+            embed=ctx.state.recommender.embed,
+            cache_bump=ctx.state.recommender.invalidate_all,
+        )
     return Content.from_model(row)
 
 
@@ -108,6 +113,7 @@ async def upsert_contents(
             inputs=[i.to_dict() for i in inputs],
             embed=ctx.state.recommender.embed,
             max_batch=ctx.settings.max_batch_size,
+            cache_bump=ctx.state.recommender.invalidate_all,
         )
     return BatchResult.from_outcome(outcome)
 

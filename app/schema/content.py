@@ -13,6 +13,7 @@ from app.models import Content as ContentModel
 from app.repositories.pagination import encode_cursor
 from app.resolvers.recommendations import similar
 from app.schema.common import JSON, PageInfo
+from app.schema.controls import ContentFilterInput
 from app.schema.enums import ContentStatus, ContentType
 from app.services.content import Page
 
@@ -43,8 +44,11 @@ class Content:
         self,
         info: Info[Context, None],
         count: Annotated[int, strawberry.argument(description="How many items (1-100).")] = 10,
+        filter: Annotated[
+            ContentFilterInput | None, strawberry.argument(description="Only items matching this content filter.")
+        ] = None,
     ) -> list[Annotated[RecommendedItem, strawberry.lazy("app.schema.recommendations")]]:
-        return await similar(info, content_id=str(self.id), count=count)
+        return await similar(info, content_id=str(self.id), count=count, filter=filter)
 
     @classmethod
     def from_model(cls, row: ContentModel) -> Content:

@@ -63,6 +63,11 @@ class Query:
         permission_classes=CLIENT,
         description="Most engaged-with items in a recent window.",
     )
+    rerank = strawberry.field(
+        resolver=rec_r.rerank,
+        permission_classes=CLIENT,
+        description="Order the caller's items for one user by the recommendation blend (at most 500 ids).",
+    )
     model_versions = strawberry.field(
         resolver=admin_r.model_versions, permission_classes=CLIENT, description="Trained model versions."
     )

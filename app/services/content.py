@@ -18,6 +18,7 @@ from app.repositories.filters import ContentRules
 from app.services.validation import ContentWrite, check_count, validate
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
+CacheBump = Callable[[], Awaitable[None]]
 RRF_K = 60
 
 
@@ -64,16 +65,36 @@ def _row(write: ContentWrite) -> dict[str, Any]:
     return row
 
 
-async def upsert_content(session: AsyncSession, *, data: dict[str, Any], embed: EmbedFn | None) -> Content:
+async def upsert_content(
+    session: AsyncSession, *, data: dict[str, Any], embed: EmbedFn | None, cache_bump: CacheBump | None = None
+) -> Content:
     """Validate, store and embed one item; the embedding is committed with it."""
     write = validate(ContentWrite, data)
+    windowed = await _had_window(session, [write])
     await _store(session, [write], embed)
     await session.commit()
+    await _windows_changed([write], windowed, cache_bump)
     return await get_content(session, content_id=write.id)
 
 
+async def _had_window(session: AsyncSession, writes: Sequence[ContentWrite]) -> bool:
+    return await ContentRepository(session).any_window([w.id for w in writes])
+
+
+async def _windows_changed(writes: Sequence[ContentWrite], had_window: bool, cache_bump: CacheBump | None) -> None:
+    """An availability window was set or cleared: cached results (which expire at the next window change)
+    and shared popularity lists computed before this write must not outlive it."""
+    if cache_bump is not None and (had_window or any(w.available_from or w.expires_at for w in writes)):
+        await cache_bump()
+
+
 async def upsert_contents(
-    session: AsyncSession, *, inputs: Sequence[dict[str, Any]], embed: EmbedFn | None, max_batch: int
+    session: AsyncSession,
+    *,
+    inputs: Sequence[dict[str, Any]],
+    embed: EmbedFn | None,
+    max_batch: int,
+    cache_bump: CacheBump | None = None,
 ) -> BatchOutcome:
     """Store the valid items of a batch; invalid ones are reported by index."""
     check_count(len(inputs), name="inputs", maximum=max_batch)
@@ -88,8 +109,10 @@ async def upsert_contents(
         if write.id in valid:
             outcome.duplicates += 1
         valid[write.id] = write
+    windowed = await _had_window(session, list(valid.values()))
     await _store(session, list(valid.values()), embed)
     await session.commit()
+    await _windows_changed(list(valid.values()), windowed, cache_bump)
     outcome.accepted = len(valid)
     return outcome
 

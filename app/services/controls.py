@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.db import SessionFactory
 from app.errors import InvalidInput
 from app.repositories.filters import ContentRules
 from app.services.filters import Boost, check_diversity, parse_boosts, parse_filter
@@ -61,17 +60,17 @@ class ControlArgs:
     count: int | None = None
 
 
-async def resolve(session: AsyncSession, args: ControlArgs) -> Resolved:
+async def resolve(sessions: SessionFactory, args: ControlArgs) -> Resolved:
     """Validate the explicit arguments and fill the missing ones from the placement (NOT_FOUND if unknown)."""
     rules = parse_filter(args.filter)
     boosts = parse_boosts(args.boosts) if args.boosts is not None else None
     diversity = check_diversity(args.diversity)
     if args.placement is None:
         controls = Controls(rules, boosts or (), diversity or 0.0)
-        return Resolved(
-            controls, args.strategy or DEFAULT_STRATEGY, DEFAULT_COUNT if args.count is None else args.count
-        )
-    p = await get_defaults(session, name=args.placement)
+        count = DEFAULT_COUNT if args.count is None else args.count
+        return Resolved(controls, args.strategy or DEFAULT_STRATEGY, count)
+    async with sessions() as session:
+        p = await get_defaults(session, name=args.placement)
     controls = Controls(
         rules=rules if args.filter is not None else p.rules,
         boosts=boosts if boosts is not None else p.boosts,

@@ -17,6 +17,7 @@ from app.ml.embeddings import get_embedder
 from app.ml.hybrid import Candidate
 from app.ml.serving import ServingConfig, default_config
 from app.repositories.event_types import EventTypeRepository
+from app.repositories.filters import ContentRules
 from app.repositories.model_versions import ModelVersionRepository
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.services.cache import Cache
@@ -27,6 +28,7 @@ MEMO_SECONDS = 2.0
 ENGAGEMENT_MEMO_SECONDS = 10.0
 ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
+EngagementKey = tuple[str | None, ContentRules | None, int | None]
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ class Recommender:
         self._checked_at = 0.0
         self._weights: dict[str, float] = {}
         self._weights_at = 0.0
-        self._engagement: dict[tuple[str | None, int | None], tuple[float, list[Candidate]]] = {}
+        self._engagement: dict[EngagementKey, tuple[float, list[Candidate]]] = {}
+        self._window_change: datetime | None = None
+        self._window_at = -MEMO_SECONDS
         self._lock = asyncio.Lock()
 
     async def embed(self, texts: list[str]) -> np.ndarray:
@@ -117,22 +121,44 @@ class Recommender:
         """Re-read the active version (and the popularity lists) on next use."""
         self._checked_at = 0.0
         self._engagement.clear()
+        self._window_at = -MEMO_SECONDS
 
     async def engagement(
         self, repo: RetrievalRepository, *, f: Filters, k: int, window_hours: int | None
     ) -> list[Candidate]:
-        """Popular (no window) or trending items for `f`, from a list shared for a few seconds."""
-        key = (f.content_type, window_hours)
+        """Popular (no window) or trending items for `f`, from a list shared for a few seconds.
+
+        The shared list is per (content type, content rules, window) and expires early when an item's
+        availability window opens or closes; re-ranking (an id restriction) always queries."""
         since = datetime.now(UTC) - timedelta(hours=window_hours) if window_hours else None
+        if not f.shared:
+            return await repo.popular(f=f, k=k, since=since)
+        key = (f.content_type, f.rules, window_hours)
         hit = self._engagement.get(key)
-        if hit is None or time.monotonic() - hit[0] >= ENGAGEMENT_MEMO_SECONDS:
-            top = await repo.popular(f=Filters(f.content_type), k=ENGAGEMENT_DEPTH, since=since)
-            hit = self._engagement[key] = (time.monotonic(), top)
+        if hit is None or time.monotonic() >= hit[0]:
+            top = await repo.popular(f=Filters(f.content_type, rules=f.rules), k=ENGAGEMENT_DEPTH, since=since)
+            hit = self._engagement[key] = (await self._memo_deadline(repo), top)
         excluded = set(f.exclude)
         found = [c for c in hit[1] if c.item_id not in excluded][:k]
         if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
             return await repo.popular(f=f, k=k, since=since)
         return found
+
+    async def _memo_deadline(self, repo: RetrievalRepository) -> float:
+        """Monotonic time a shared list stays valid: ENGAGEMENT_MEMO_SECONDS or until the next window change."""
+        return time.monotonic() + min(ENGAGEMENT_MEMO_SECONDS, await self.seconds_to_window_change(repo))
+
+    async def seconds_to_window_change(self, repo: RetrievalRepository) -> float:
+        """Seconds until an item next enters or leaves its availability window (inf when none will).
+
+        Cached results and shared lists must not outlive that moment; the lookup is memoised for
+        MEMO_SECONDS, and a content write that sets a window calls `invalidate_all`, which resets it."""
+        if time.monotonic() - self._window_at >= MEMO_SECONDS:
+            self._window_change = await repo.next_window_change()
+            self._window_at = time.monotonic()
+        if self._window_change is None:
+            return float("inf")
+        return max((self._window_change - datetime.now(UTC)).total_seconds(), 0.0)
 
     async def event_weights(self) -> dict[str, float]:
         """Event type weights, re-read every couple of seconds."""

@@ -19,16 +19,19 @@ from app.metrics import RECOMMENDATION_LATENCY, RECOMMENDATION_REQUESTS
 from app.ml import hybrid
 from app.ml.hybrid import Ranked
 from app.ml.signals import UserHistory
+from app.repositories.content import ContentRepository
+from app.repositories.filters import ContentRules
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.repositories.users import UserRepository
 from app.services import candidates, result_cache
+from app.services.controls import Controls, rerank_ids
 from app.services.engine import GLOBAL_GENERATION, ActiveModel, Recommender
 from app.services.explain import Reason, ReasonKind, reasons_for, sentence
 from app.services.request import RecItem, RecJob, RecRequest, RecResult, Strategy
 from app.services.users import generation_key
 from app.services.validation import check_count
 
-__all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
+__all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "rerank", "similar_content", "trending"]
 HISTORY_LIMIT = 500
 
 
@@ -42,8 +45,9 @@ async def recommend(recommender: Recommender, request: RecRequest, *, request_id
     if raw is not None:
         result = result_cache.decode(raw, request_id=request_id)
     else:
-        result = await _compute(recommender, request, model, request_id=request_id)
-        await recommender.cache.set(key, result_cache.encode(result), recommender.settings.cache_ttl_seconds)
+        result, ttl = await _compute(recommender, request, model, request_id=request_id)
+        if ttl > 0:
+            await recommender.cache.set(key, result_cache.encode(result), ttl)
     result.response_time_ms = round((time.perf_counter() - started) * 1000, 3)
     RECOMMENDATION_REQUESTS.labels(request.strategy.name, str(result.cached).lower()).inc()
     RECOMMENDATION_LATENCY.labels(request.strategy.name).observe(result.response_time_ms / 1000)
@@ -68,14 +72,13 @@ async def _cache_key(recommender: Recommender, request: RecRequest, model: Activ
 
 async def _compute(
     recommender: Recommender, request: RecRequest, model: ActiveModel | None, *, request_id: str
-) -> RecResult:
+) -> tuple[RecResult, int]:
+    """The result and how long it may be cached (never past the next availability-window change)."""
     async with recommender.sessions() as session:
         job = await build_job(recommender, session, request, model)
-        sources = await candidates.gather(job)
-        ranked = hybrid.blend(sources, request.count, weights=job.weights)
-        ranked = await _fill(job.repo, ranked, request.count, job.filters)
-        items = await _explain(recommender, job.repo, ranked, job.fallback)
-    return RecResult(
+        items = await rank(job, request.count)
+        window = await recommender.seconds_to_window_change(job.repo)
+    result = RecResult(
         user_id=request.user_id,
         items=items,
         request_id=request_id,
@@ -85,6 +88,21 @@ async def _compute(
         cached=False,
         strategy=request.strategy,
     )
+    return result, int(min(recommender.settings.cache_ttl_seconds, window))
+
+
+async def rank(job: RecJob, count: int) -> list[RecItem]:
+    """Candidates of every weighted source, blended with the request's boosts and diversity, filled, explained."""
+    controls = job.request.controls
+    sources = await candidates.gather(job)
+    ids = sorted({c.item_id for found in sources.values() for c in found})
+    boosts = await ContentRepository(job.session).boost_factors(ids, [(b.rules, b.factor) for b in controls.boosts])
+    vectors = await job.repo.embeddings(ids) if controls.diversity > 0 and ids else None
+    ranked = hybrid.blend(
+        sources, count, weights=job.weights, diversity=controls.diversity, vectors=vectors, boosts=boosts
+    )
+    ranked = await _fill(job.repo, ranked, count, job.filters)
+    return await _explain(job.recommender, job.repo, ranked, job.fallback)
 
 
 async def build_job(
@@ -107,7 +125,9 @@ async def build_job(
         event_weights=table,
     )
     consumed = job.history.consumed() if len(rows) < HISTORY_LIMIT else set(await repo.consumed(request.user_id))
-    job.filters = Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))))
+    job.filters = Filters(
+        request.content_type, tuple(sorted(consumed | set(request.exclude_ids))), rules=request.controls.rules
+    )
     job.weights = job.blend_weights()
     return job
 
@@ -117,12 +137,10 @@ async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, fil
     if len(ranked) >= count:
         return ranked
     chosen = {r.item_id for r in ranked}
-    f = Filters(filters.content_type, tuple(sorted(set(filters.exclude) | chosen)))
-    extra = await repo.popular(f=f, k=count - len(ranked))
+    extra = await repo.popular(f=filters.excluding(chosen), k=count - len(ranked))
     if len(extra) < count - len(ranked):
         seen = chosen | {c.item_id for c in extra}
-        f = Filters(filters.content_type, tuple(sorted(set(filters.exclude) | seen)))
-        extra += await repo.newest(f=f, k=count - len(ranked) - len(extra))
+        extra += await repo.newest(f=filters.excluding(seen), k=count - len(ranked) - len(extra))
     floor = ranked[-1].score if ranked else 1.0
     n = len(extra)
     fill = [
@@ -145,15 +163,17 @@ async def _explain(
     ]
 
 
-async def similar_content(recommender: Recommender, *, content_id: str, count: int) -> list[RecItem]:
-    """Published items nearest to one item by content embedding."""
+async def similar_content(
+    recommender: Recommender, *, content_id: str, count: int, rules: ContentRules | None = None
+) -> list[RecItem]:
+    """Published, available items matching the rules, nearest to one item by content embedding."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         titles = await repo.titles([content_id])
         if content_id not in titles:
             raise NotFound(f"content {content_id!r} not found", field="contentId")
-        found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,)), k=count)
+        found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,), rules=rules), k=count)
     title = titles[content_id][0]
     return [
         RecItem(
@@ -168,12 +188,17 @@ async def similar_content(recommender: Recommender, *, content_id: str, count: i
 
 
 async def trending(
-    recommender: Recommender, *, count: int, content_type: str | None, window_hours: int
+    recommender: Recommender,
+    *,
+    count: int,
+    content_type: str | None,
+    window_hours: int,
+    rules: ContentRules | None = None,
 ) -> list[RecItem]:
     """Items with the most weighted engagement in the window, topped up with all-time popular ones."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     check_count(window_hours, name="windowHours", maximum=24 * 366)
-    f = Filters(content_type)
+    f = Filters(content_type, rules=rules)
     async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
@@ -187,3 +212,22 @@ async def trending(
             RecItem(item.item_id, round(item.score, 6), rank, sentence(reasons, {}, window_hours=window_hours), reasons)
         )
     return items
+
+
+async def rerank(
+    recommender: Recommender, *, user_id: str, content_ids: list[str], controls: Controls, strategy: Strategy
+) -> tuple[list[RecItem], list[str]]:
+    """The eligible given items ordered for the user by the same blend, scored over exactly these items;
+    plus the given ids that are unknown or ineligible (unpublished, outside their window, not matching)."""
+    given = rerank_ids(content_ids)
+    model = await recommender.active_model()
+    async with recommender.sessions() as session:
+        ok = await ContentRepository(session).eligible_ids(given, controls.rules)
+        keep = [cid for cid in given if cid in ok]
+        if not keep:
+            return [], given
+        request = RecRequest(user_id=user_id, count=len(keep), strategy=strategy, controls=controls)
+        job = await build_job(recommender, session, request, model)
+        job.filters = Filters(rules=controls.rules, only=tuple(keep))  # seen items may be re-ranked too
+        items = await rank(job, len(keep))
+    return items, [cid for cid in given if cid not in ok]
