@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import aliased
 
 from app.models import Content
 
@@ -120,3 +124,37 @@ def matches(rules: ContentRules, table: Any = Content) -> ColumnElement[bool]:
     """One boolean expression: does the row satisfy the rules (for boosts)."""
     clauses = rules_clause(rules, table)
     return and_(*clauses) if clauses else true()
+
+
+# Compiles a fragment to named-parameter SQL; the values stay bound parameters (never literals).
+_SQL_DIALECT = postgresql.psycopg2.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=1024)
+def eligible_sql(rules: ContentRules | None, only: tuple[str, ...] | None = None, alias: str = "c") -> SqlFragment:
+    """`eligible` (published, available now, the rules, `only`) rendered for text statements over `alias`.
+
+    The engine's candidate statement is hand-written SQL; this keeps the filter defined once: the same
+    clauses, compiled, with parameters prefixed `cf_` so they never meet the statement's own."""
+    table = aliased(Content, name=alias)
+    compiled = and_(*eligible(rules, table=table, only=only)).compile(
+        dialect=_SQL_DIALECT, compile_kwargs={"render_postcompile": True}
+    )
+    names = set(compiled.params)
+    sql = _BIND.sub(lambda m: f":cf_{m.group(1)}" if m.group(1) in names else m.group(0), compiled.string)
+    params = {f"cf_{k}": json.dumps(v) if isinstance(v, dict) else v for k, v in compiled.params.items()}
+    return SqlFragment(sql.replace("::", "\\:\\:"), tuple(sorted(params.items())))
+
+
+@dataclass(frozen=True)
+class SqlFragment:
+    """A WHERE fragment for `sqlalchemy.text` and its parameters (casts escaped for text's parser)."""
+
+    sql: str
+    items: tuple[tuple[str, Any], ...]
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.items)

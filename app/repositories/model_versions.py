@@ -68,10 +68,6 @@ class ModelVersionRepository:
         # fresh statistics, or the planner still thinks the new version has no rows and sorts all of them
         await self.session.execute(text("ANALYZE item_factors"))
 
-    async def write_links(self, version_id: int, rows: Sequence[tuple[str, str, float]]) -> None:
-        """Store the item-to-item links of a version."""
-        await bulk.copy_links(self.session, version_id, rows)
-
     async def write_user_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store user factors of a version."""
         await bulk.copy_factors(self.session, "user_factors", "user_id", version_id, ids, factors)

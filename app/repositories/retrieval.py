@@ -1,50 +1,136 @@
-"""Candidate retrieval in SQL: each source is one indexed query with its filters inside."""
+"""Candidate retrieval in SQL: a request's user state in one statement, all its candidates in another.
+
+`user_state` reads the user's privacy choice, stored ALS vector and latest events at once;
+`candidates` reads, in one statement, every link source's neighbours of the user's items (one
+aggregate over `item_links`), the collaborative and content-profile HNSW scans, and the titles
+of the items that can be named as anchors. Every filter is inside each branch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    Float,
-    Select,
-    Text,
-    and_,
-    cast,
-    func,
-    literal,
-    literal_column,
-    select,
-    true,
-)
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.ml.hybrid import Candidate
-from app.models import Content, Event, EventType, ItemFactor, ItemLink
-from app.repositories.filters import ContentRules, eligible
+from app.models import Content
+from app.repositories.filters import ContentRules, eligible_sql
+
+TITLES = "title"
+COLUMNS = "branch, content_id, score, anchor, title, ctype"
+
+USER_STATE = """
+SELECT coalesce((u.privacy_settings->>'personalization')::boolean, true) AS personalized,
+       CAST(uf.factors AS real[]) AS factors,
+       extract(epoch FROM uf.updated_at)::float8 AS factor_at,
+       h.items, h.types, h.vals, h.stamps
+FROM users u
+LEFT JOIN user_factors uf ON uf.model_version_id = :version AND uf.user_id = u.user_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.content_id ORDER BY e."timestamp" DESC, e.content_id DESC) AS items,
+           array_agg(e.event_type ORDER BY e."timestamp" DESC, e.content_id DESC) AS types,
+           array_agg(e.value ORDER BY e."timestamp" DESC, e.content_id DESC) AS vals,
+           array_agg(extract(epoch FROM e."timestamp")::float8 ORDER BY e."timestamp" DESC, e.content_id DESC) AS stamps
+    FROM (
+        SELECT content_id, event_type, value, "timestamp" FROM events
+        WHERE user_id = u.user_id ORDER BY "timestamp" DESC, content_id DESC LIMIT :limit
+    ) e
+) h ON true
+WHERE u.user_id = :user"""
+
+# One aggregate over item_links for every link source: sum (or max) of link weight x seed weight per
+# (source, neighbour), anchored on the seed contributing most, top :k per source after the filters.
+LINKS = """
+(SELECT r.source, r.neighbor_id, r.score, r.anchor, NULL::text, NULL::text FROM (
+    SELECT a.source, a.neighbor_id, a.score, a.anchor,
+           row_number() OVER (PARTITION BY a.source ORDER BY a.score DESC, a.neighbor_id) AS rn
+    FROM (
+        SELECT l.source, l.neighbor_id,
+               CASE WHEN l.source = ANY(CAST(:max_sources AS text[])) THEN max(l.weight * s.w)
+                    ELSE sum(l.weight * s.w) END AS score,
+               (array_agg(s.item ORDER BY l.weight * s.w DESC, s.item))[1] AS anchor
+        FROM unnest(CAST(:seed_sources AS text[]), CAST(:seed_items AS text[]), CAST(:seed_weights AS float8[]))
+             AS s(source, item, w)
+        JOIN item_links l ON l.model_version_id = {version} AND l.content_id = s.item AND l.source = s.source
+        GROUP BY l.source, l.neighbor_id
+    ) a
+    JOIN content c ON c.content_id = a.neighbor_id
+    WHERE {filter}
+) r WHERE r.rn <= :k)"""
+
+# {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
+COLLABORATIVE = """
+(SELECT 'collaborative', f.content_id,
+        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
+ FROM item_factors f JOIN content c ON c.content_id = f.content_id
+ WHERE f.model_version_id = {version} AND {filter}
+ ORDER BY (f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))
+ LIMIT :k)"""
+
+PROFILE = "(SELECT avg(p.embedding) FROM content p WHERE p.content_id = ANY(CAST(:profile_items AS text[])))"
+CONTENT = f"""
+(SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL
+ FROM content c
+ WHERE c.embedding IS NOT NULL AND {{filter}}
+ ORDER BY c.embedding <=> {PROFILE}
+ LIMIT :k)"""
+
+ANCHOR_TITLES = f"""
+(SELECT '{TITLES}', c.content_id, NULL::float8, NULL, c.title, c.content_type
+ FROM content c WHERE c.content_id = ANY(CAST(:title_items AS text[])))"""
+
+EMBEDDING_NEIGHBORS = """
+SELECT n.content_id, n.score
+FROM content src
+CROSS JOIN LATERAL (
+    SELECT c.content_id, 1 - (c.embedding <=> src.embedding) AS score
+    FROM content c
+    WHERE c.embedding IS NOT NULL AND {filter}
+    ORDER BY c.embedding <=> src.embedding
+    LIMIT :k
+) n
+WHERE src.content_id = :item AND src.embedding IS NOT NULL
+ORDER BY n.score DESC"""
+
+POPULAR = """
+SELECT e.content_id, count(DISTINCT e.user_id)::float8 AS score
+FROM events e
+JOIN event_types t ON t.name = e.event_type AND t.weight > 0
+JOIN users u ON u.user_id = e.user_id AND coalesce((u.privacy_settings->>'data_sharing')::boolean, true)
+JOIN content c ON c.content_id = e.content_id
+WHERE {filter} AND (CAST(:since AS timestamptz) IS NULL OR e."timestamp" >= CAST(:since AS timestamptz))
+GROUP BY e.content_id
+ORDER BY score DESC, e.content_id
+LIMIT :k"""
+
+NEWEST = """
+SELECT c.content_id, extract(epoch FROM coalesce(c.published_at, c.created_at))::float8 AS score
+FROM content c WHERE {filter}
+ORDER BY score DESC, c.content_id
+LIMIT :k"""
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What every source must respect: published and available now, a content type, the request's content
-    rules, exclusions, and (re-ranking) the only ids allowed. `where` is the one place they become SQL."""
+    """What every source must respect: published and available now, a content type, exclusions, the
+    request's content rules and (re-ranking) the only ids allowed.
+
+    `exclude` ids are shipped with the statement; `exclude_user` excludes everything that user
+    has an event with by an anti-join on `events` instead (long histories). Status, availability
+    window, content rules and `only` come from `app.repositories.filters.eligible` (the one
+    definition of a content filter), rendered into `sql()` so that every branch applies it.
+    """
 
     content_type: str | None = None
     exclude: tuple[str, ...] = ()
+    exclude_user: str | None = None
     rules: ContentRules | None = None
     only: tuple[str, ...] | None = None
-
-    def where(self, table: Any = Content) -> list[ColumnElement[bool]]:
-        """WHERE clauses on `table` (Content or an alias of it)."""
-        return eligible(self.rules, table=table, content_type=self.content_type, exclude=self.exclude, only=self.only)
 
     def excluding(self, more: Iterable[str]) -> Filters:
         """The same filters with more ids excluded."""
@@ -55,142 +141,150 @@ class Filters:
         """Whether results may come from a list shared by requests (no per-request id restriction)."""
         return self.only is None
 
+    def sql(self) -> str:
+        """The WHERE fragment over alias `c` (content)."""
+        parts = [
+            eligible_sql(self.rules, self.only).sql,
+            "(CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))",
+            "c.content_id <> ALL(CAST(:excl AS text[]))",
+        ]
+        if self.exclude_user is not None:
+            parts.append("NOT EXISTS (SELECT 1 FROM events x WHERE x.user_id = :xuser AND x.content_id = c.content_id)")
+        return " AND ".join(parts)
 
-def _eligible(f: Filters) -> list[ColumnElement[bool]]:
-    return f.where(Content)
-
-
-def _anchor_rows(anchors: Sequence[str]) -> Any:
-    """unnest(:anchors) WITH ORDINALITY AS a(anchor, pos)."""
-    return (
-        func.unnest(cast(list(anchors), ARRAY(Text)))
-        .table_valued("anchor", with_ordinality="pos")
-        .render_derived(name="a")
-    )
-
-
-def embedding_neighbors_stmt(anchors: Sequence[str], f: Filters, k: int) -> Select[Any]:
-    """Each anchor's k nearest eligible items by content embedding (a LATERAL HNSW query per anchor)."""
-    a = _anchor_rows(anchors)
-    src, c = aliased(Content, name="src"), aliased(Content, name="c")
-    distance = c.embedding.cosine_distance(src.embedding)
-    n = (
-        select(c.content_id.label("content_id"), (1 - distance).label("score"))
-        .where(c.embedding.is_not(None), *f.where(c))
-        .order_by(distance)
-        .limit(k)
-        .lateral("n")
-    )
-    joined = a.join(src, and_(src.content_id == a.c.anchor, src.embedding.is_not(None))).join(n, true())
-    return select(a.c.anchor, n.c.content_id, n.c.score).select_from(joined).order_by(a.c.pos, n.c.score.desc())
+    def params(self) -> dict[str, Any]:
+        """The fragment's parameters."""
+        out: dict[str, Any] = {"ctype": self.content_type, "excl": list(self.exclude)}
+        out |= eligible_sql(self.rules, self.only).params
+        if self.exclude_user is not None:
+            out["xuser"] = self.exclude_user
+        return out
 
 
-def factor_neighbors_stmt(anchors: Sequence[str], f: Filters, k: int, *, version: int, dim: int) -> Select[Any]:
-    """Each anchor's k nearest eligible items by ALS factors (inner product, the per-version HNSW index)."""
-    a = _anchor_rows(anchors)
-    src, other, c = aliased(ItemFactor, name="src"), aliased(ItemFactor, name="f"), aliased(Content, name="c")
-    v: ColumnElement[Any] = literal_column(str(int(version)))  # inlined so the per-version partial index applies
-    distance = cast(other.factors, Vector(dim)).max_inner_product(cast(src.factors, Vector(dim)))
-    n = (
-        select(other.content_id.label("content_id"), (-distance).label("score"))
-        .join(c, c.content_id == other.content_id)
-        .where(other.model_version_id == v, *f.where(c))
-        .order_by(distance)
-        .limit(k)
-        .lateral("n")
-    )
-    joined = a.join(src, and_(src.model_version_id == v, src.content_id == a.c.anchor)).join(n, true())
-    return select(a.c.anchor, n.c.content_id, n.c.score).select_from(joined).order_by(a.c.pos, n.c.score.desc())
+@dataclass(frozen=True)
+class UserState:
+    """What the first statement of a request reads: privacy, stored vector, latest events (newest first)."""
+
+    known: bool
+    personalized: bool = True
+    factor: np.ndarray | None = None
+    factor_at: float | None = None
+    rows: list[tuple[str, str, float | None, float]] = field(default_factory=list)
 
 
-def co_occurrence_stmt(items: dict[str, float], f: Filters, k: int, *, version: int) -> Select[Any]:
-    """Eligible items linked to the user's items: sum of item weight x link weight, anchored on the top one."""
-    h = (
-        func.unnest(cast(list(items), ARRAY(Text)), cast(list(items.values()), ARRAY(Float)))
-        .table_valued("content_id", "w")
-        .render_derived(name="h")
-    )
-    c = aliased(Content, name="c")
-    contribution = ItemLink.weight * h.c.w
-    score = func.sum(contribution).label("score")
-    anchor = func.array_agg(aggregate_order_by(h.c.content_id, contribution.desc()))[1].label("anchor")
-    version_matches = ItemLink.model_version_id == literal_column(str(int(version)))
-    joined = h.join(ItemLink, and_(version_matches, ItemLink.content_id == h.c.content_id)).join(
-        c, c.content_id == ItemLink.neighbor_id
-    )
-    return (
-        select(ItemLink.neighbor_id, score, anchor)
-        .select_from(joined)
-        .where(*f.where(c))
-        .group_by(ItemLink.neighbor_id)
-        .order_by(score.desc(), ItemLink.neighbor_id)
-        .limit(k)
-    )
+@dataclass
+class CandidateQuery:
+    """What the candidate statement is asked for; each source fills its part (`app.services.candidates`)."""
+
+    version: int | None
+    dim: int
+    k: int
+    seeds: list[tuple[str, str, float]] = field(default_factory=list)  # (source, item, weight)
+    max_sources: set[str] = field(default_factory=set)
+    user_vector: np.ndarray | None = None
+    profile_items: list[str] = field(default_factory=list)
+    title_items: set[str] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        """Nothing to read."""
+        return not (self.seeds or self.user_vector is not None or self.profile_items or self.title_items)
 
 
-def factor_expr(dim: int) -> ColumnElement[object]:
-    """The typed factor expression the per-version HNSW index is built on."""
-    return cast(ItemFactor.factors, Vector(dim))
+@dataclass
+class CandidateRows:
+    """The statement's answer: candidates per source, and (title, content type) of anchor items."""
+
+    sources: dict[str, list[Candidate]] = field(default_factory=dict)
+    titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(x):.8g}" for x in np.asarray(vector).ravel()) + "]"
 
 
 class RetrievalRepository:
-    """Candidate queries for the recommendation pipeline."""
+    """The statements of the recommendation pipeline."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _candidates(self, stmt: Any) -> list[Candidate]:
-        rows = await self.session.execute(stmt)
-        return [Candidate(item_id=str(r[0]), score=float(r[1])) for r in rows]
+    async def user_state(self, user_id: str, *, version: int | None, limit: int) -> UserState:
+        """The user's personalization choice, stored vector under `version` and latest `limit` events."""
+        params = {"user": user_id, "version": -1 if version is None else int(version), "limit": limit}
+        row = (await self.session.execute(text(USER_STATE), params)).first()
+        if row is None:
+            return UserState(known=False)
+        items, types, vals, stamps = row.items or [], row.types or [], row.vals or [], row.stamps or []
+        factor = np.asarray(row.factors, dtype=np.float32) if row.factors is not None else None
+        rows = list(zip(items, types, vals, stamps, strict=True))
+        return UserState(True, bool(row.personalized), factor, row.factor_at, rows)
 
-    async def collaborative(self, user_vector: np.ndarray, *, version: int, f: Filters, k: int) -> list[Candidate]:
-        """Items by inner product with the user's ALS vector (HNSW on the active version)."""
-        expr = factor_expr(user_vector.size)
-        distance = expr.max_inner_product(user_vector)
-        stmt = (
-            select(ItemFactor.content_id, (-distance).label("score"))
-            .join(Content, Content.content_id == ItemFactor.content_id)
-            .where(ItemFactor.model_version_id == literal_column(str(int(version))), *_eligible(f))
-            .order_by(distance)
-            .limit(k)
+    async def candidates(self, query: CandidateQuery, f: Filters) -> CandidateRows:
+        """Every branch the query asks for, in one statement."""
+        out = CandidateRows()
+        if query.empty():
+            return out
+        branches, params = self._branches(query, f)
+        sql = f"SELECT {COLUMNS} FROM (" + "\nUNION ALL\n".join(branches) + f") AS b({COLUMNS})"
+        for branch, cid, score, anchor, title, ctype in await self.session.execute(text(sql), params):
+            if branch == TITLES:
+                out.titles[cid] = (title, ctype)
+            else:
+                out.sources.setdefault(branch, []).append(Candidate(cid, float(score), anchor))
+        return out
+
+    def _branches(self, query: CandidateQuery, f: Filters) -> tuple[list[str], dict[str, Any]]:
+        where = f.sql()
+        params: dict[str, Any] = {"k": query.k, **f.params()}
+        branches: list[str] = []
+        version = int(query.version) if query.version is not None else None
+        if query.seeds and version is not None:
+            branches.append(LINKS.format(version=version, filter=where))
+            sources, items, weights = zip(*query.seeds, strict=True)
+            params |= {
+                "seed_sources": list(sources),
+                "seed_items": list(items),
+                "seed_weights": [float(w) for w in weights],
+                "max_sources": sorted(query.max_sources),
+            }
+        if query.user_vector is not None and version is not None:
+            branches.append(COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where))
+            params["user_vector"] = _vector_literal(query.user_vector)
+        if query.profile_items:
+            branches.append(CONTENT.format(filter=where))
+            params["profile_items"] = list(query.profile_items)
+        if query.title_items:
+            branches.append(ANCHOR_TITLES)
+            params["title_items"] = sorted(query.title_items)
+        return branches, params
+
+    async def embedding_neighbors(self, content_id: str, *, f: Filters, k: int) -> list[Candidate]:
+        """Nearest published items of one item by content embedding (HNSW)."""
+        params = {"item": content_id, "k": k, **f.params()}
+        rows = await self.session.execute(text(EMBEDDING_NEIGHBORS.format(filter=f.sql())), params)
+        return [Candidate(r[0], float(r[1]), content_id) for r in rows]
+
+    async def popular(self, *, f: Filters, k: int, since: datetime | None = None) -> list[Candidate]:
+        """Items by distinct users with a positive event (users who share data only), optionally since a time."""
+        params = {"k": k, "since": since, **f.params()}
+        rows = await self.session.execute(text(POPULAR.format(filter=f.sql())), params)
+        return [Candidate(r[0], float(r[1])) for r in rows]
+
+    async def trending(self, *, f: Filters, k: int, window_hours: int, now: datetime) -> list[Candidate]:
+        """Items by distinct engaged users within the last `window_hours`."""
+        return await self.popular(f=f, k=k, since=now - timedelta(hours=window_hours))
+
+    async def newest(self, *, f: Filters, k: int) -> list[Candidate]:
+        """Most recently published items (the last-resort fill when there are no events)."""
+        rows = await self.session.execute(text(NEWEST.format(filter=f.sql())), {"k": k, **f.params()})
+        return [Candidate(str(r[0]), float(r[1])) for r in rows]
+
+    async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of these items (MMR diversity)."""
+        stmt = select(Content.content_id, Content.embedding).where(
+            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
         )
-        return await self._candidates(stmt)
-
-    async def by_embedding(self, vector: np.ndarray, *, f: Filters, k: int) -> list[Candidate]:
-        """Items by cosine similarity of their content embedding to `vector` (HNSW)."""
-        distance = Content.embedding.cosine_distance(vector)
-        stmt = (
-            select(Content.content_id, (1 - distance).label("score"))
-            .where(Content.embedding.is_not(None), *_eligible(f))
-            .order_by(distance)
-            .limit(k)
-        )
-        return await self._candidates(stmt)
-
-    async def embedding_neighbors(self, anchors: Sequence[str], *, f: Filters, k: int) -> list[Candidate]:
-        """Nearest items of each anchor by content embedding, tagged with the anchor (one query)."""
-        if not anchors:
-            return []
-        return await self._neighbors(embedding_neighbors_stmt(anchors, f, k))
-
-    async def factor_neighbors(
-        self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int
-    ) -> list[Candidate]:
-        """Nearest items of each anchor by ALS item factors, tagged with the anchor (one query)."""
-        if not anchors:
-            return []
-        return await self._neighbors(factor_neighbors_stmt(anchors, f, k, version=version, dim=dim))
-
-    async def co_occurrence(self, items: dict[str, float], *, version: int, f: Filters, k: int) -> list[Candidate]:
-        """Items linked to the user's items: sum of item weight x link weight, anchored on the top contributor."""
-        if not items:
-            return []
-        rows = await self.session.execute(co_occurrence_stmt(items, f, k, version=version))
-        return [Candidate(item_id=r[0], score=float(r[1]), anchor_id=r[2]) for r in rows]
-
-    async def _neighbors(self, stmt: Select[Any]) -> list[Candidate]:
-        rows = await self.session.execute(stmt)
-        return [Candidate(item_id=r[1], score=float(r[2]), anchor_id=r[0]) for r in rows]
+        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
 
     async def next_window_change(self) -> datetime | None:
         """The next moment an item enters or leaves its availability window (results cached until then)."""
@@ -199,54 +293,6 @@ class RetrievalRepository:
         ends = select(func.min(Content.expires_at)).where(Content.expires_at > now).scalar_subquery()
         found: datetime | None = await self.session.scalar(select(func.least(starts, ends)))
         return found
-
-    async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored embeddings of these items."""
-        stmt = select(Content.content_id, Content.embedding).where(
-            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
-        )
-        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
-
-    async def popular(self, *, f: Filters, k: int, since: datetime | None = None) -> list[Candidate]:
-        """Items by weighted event count (positive event types), optionally within a window."""
-        weight = func.sum(func.greatest(EventType.weight, literal(0.0)))
-        stmt = (
-            select(Event.content_id, weight.label("score"))
-            .join(EventType, EventType.name == Event.event_type)
-            .join(Content, Content.content_id == Event.content_id)
-            .where(EventType.weight > 0, *_eligible(f))
-            .group_by(Event.content_id)
-            .order_by(weight.desc(), Event.content_id)
-            .limit(k)
-        )
-        if since is not None:
-            stmt = stmt.where(Event.timestamp >= since)
-        return await self._candidates(stmt)
-
-    async def trending(self, *, f: Filters, k: int, window_hours: int, now: datetime) -> list[Candidate]:
-        """Items by weighted event count within the last `window_hours`."""
-        return await self.popular(f=f, k=k, since=now - timedelta(hours=window_hours))
-
-    async def newest(self, *, f: Filters, k: int) -> list[Candidate]:
-        """Most recently published items (the last-resort fill when there are no events)."""
-        age = func.extract("epoch", func.coalesce(Content.published_at, Content.created_at))
-        stmt = select(Content.content_id, age.label("score")).where(*_eligible(f)).order_by(age.desc()).limit(k)
-        return await self._candidates(stmt)
-
-    async def consumed(self, user_id: str) -> list[str]:
-        """Items the user has any event with."""
-        stmt = select(Event.content_id).where(Event.user_id == user_id).distinct()
-        return list(await self.session.scalars(stmt))
-
-    async def history(self, user_id: str, *, limit: int) -> list[tuple[str, str, float | None, datetime]]:
-        """The user's latest (content_id, event_type, value, timestamp), newest first."""
-        stmt = (
-            select(Event.content_id, Event.event_type, Event.value, Event.timestamp)
-            .where(Event.user_id == user_id)
-            .order_by(Event.timestamp.desc())
-            .limit(limit)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in await self.session.execute(stmt)]
 
     async def titles(self, content_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, content type) of these items, for explanations."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,6 +78,7 @@ class Recommender:
         self._window_change: datetime | None = None
         self._window_at = -MEMO_SECONDS
         self._lock = asyncio.Lock()
+        self.clock: Callable[[], float] = time.time  # decay and trending windows are measured from here
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts on a worker thread (never on the event loop)."""
@@ -129,9 +131,9 @@ class Recommender:
         """Popular (no window) or trending items for `f`, from a list shared for a few seconds.
 
         The shared list is per (content type, content rules, window) and expires early when an item's
-        availability window opens or closes; re-ranking (an id restriction) always queries."""
-        since = datetime.now(UTC) - timedelta(hours=window_hours) if window_hours else None
-        if not f.shared:
+        availability window opens or closes; re-ranking (an id restriction) and long histories query."""
+        since = datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
+        if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
             return await repo.popular(f=f, k=k, since=since)
         key = (f.content_type, f.rules, window_hours)
         hit = self._engagement.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,6 @@ from app.ml.signals import UserHistory
 from app.repositories.content import ContentRepository
 from app.repositories.filters import ContentRules
 from app.repositories.retrieval import Filters, RetrievalRepository
-from app.repositories.users import UserRepository
 from app.services import candidates, result_cache
 from app.services.controls import Controls, rerank_ids
 from app.services.engine import GLOBAL_GENERATION, ActiveModel, Recommender
@@ -32,7 +32,6 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 __all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "rerank", "similar_content", "trending"]
-HISTORY_LIMIT = 500
 
 
 async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
@@ -92,55 +91,67 @@ async def _compute(
 
 
 async def rank(job: RecJob, count: int) -> list[RecItem]:
-    """Candidates of every weighted source, blended with the request's boosts and diversity, filled, explained."""
+    """Candidates of every weighted source, blended with the request's boosts and diversity, topped up, explained."""
     controls = job.request.controls
-    sources = await candidates.gather(job)
+    sources, titles = await candidates.gather(job)
     ids = sorted({c.item_id for found in sources.values() for c in found})
     boosts = await ContentRepository(job.session).boost_factors(ids, [(b.rules, b.factor) for b in controls.boosts])
     vectors = await job.repo.embeddings(ids) if controls.diversity > 0 and ids else None
     ranked = hybrid.blend(
         sources, count, weights=job.weights, diversity=controls.diversity, vectors=vectors, boosts=boosts
     )
-    ranked = await _fill(job.repo, ranked, count, job.filters)
-    return await _explain(job.recommender, job.repo, ranked, job.fallback)
+    ranked = await _top_up(job.recommender, job.repo, ranked, count, job.filters)
+    return _explain(job, ranked, titles)
 
 
 async def build_job(
     recommender: Recommender, session: AsyncSession, request: RecRequest, model: ActiveModel | None
 ) -> RecJob:
-    """Everything the sources need: the user's history, the active configuration, filters and weights."""
+    """Everything the sources need, from one statement: history, stored vector, filters, weights."""
     repo = RetrievalRepository(session)
     table = await recommender.event_weights()
-    user = await UserRepository(session).get_by_id(request.user_id)
-    rows = await repo.history(request.user_id, limit=HISTORY_LIMIT) if user is not None else []
+    version = model.version_id if model else None
+    config = model.config if model is not None else recommender.serving_config()
+    state = await repo.user_state(request.user_id, version=version, limit=config.history_events)
+    rows = [(cid, et, val, datetime.fromtimestamp(ts, UTC)) for cid, et, val, ts in state.rows]
     job = RecJob(
         request=request,
         recommender=recommender,
         model=model,
-        config=model.config if model is not None else recommender.serving_config(),
+        config=config,
         session=session,
         repo=repo,
         history=UserHistory.from_rows(rows, table),
-        personalized=user.personalization if user is not None else True,
+        personalized=state.personalized,
         event_weights=table,
+        stored_factor=state.factor,
+        factor_at=state.factor_at,
     )
-    consumed = job.history.consumed() if len(rows) < HISTORY_LIMIT else set(await repo.consumed(request.user_id))
-    job.filters = Filters(
-        request.content_type, tuple(sorted(consumed | set(request.exclude_ids))), rules=request.controls.rules
-    )
+    job.filters = _filters(request, job.history.consumed(), complete=len(rows) < config.history_events)
     job.weights = job.blend_weights()
     return job
 
 
-async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, filters: Filters) -> list[Ranked]:
+def _filters(request: RecRequest, consumed: set[str], *, complete: bool) -> Filters:
+    """Exclude what the user consumed: shipped as ids when the history read holds it all, else by anti-join."""
+    rules = request.controls.rules
+    if complete:
+        return Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))), rules=rules)
+    return Filters(request.content_type, tuple(sorted(request.exclude_ids)), exclude_user=request.user_id, rules=rules)
+
+
+async def _top_up(
+    recommender: Recommender, repo: RetrievalRepository, ranked: list[Ranked], count: int, filters: Filters
+) -> list[Ranked]:
     """Top up with popular, then newest, items so `count` items come back when the catalog has them."""
     if len(ranked) >= count:
         return ranked
     chosen = {r.item_id for r in ranked}
-    extra = await repo.popular(f=filters.excluding(chosen), k=count - len(ranked))
+    f = replace(filters, exclude=tuple(sorted(set(filters.exclude) | chosen)))
+    extra = await recommender.engagement(repo, f=f, k=count - len(ranked), window_hours=None)
     if len(extra) < count - len(ranked):
-        seen = chosen | {c.item_id for c in extra}
-        extra += await repo.newest(f=filters.excluding(seen), k=count - len(ranked) - len(extra))
+        f = replace(f, exclude=tuple(sorted(set(f.exclude) | {c.item_id for c in extra})))
+        extra += await repo.newest(f=f, k=count - len(ranked) - len(extra))
     floor = ranked[-1].score if ranked else 1.0
     n = len(extra)
     fill = [
@@ -150,17 +161,15 @@ async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, fil
     return ranked + fill
 
 
-async def _explain(
-    recommender: Recommender, repo: RetrievalRepository, ranked: list[Ranked], fallback: ReasonKind | None
-) -> list[RecItem]:
-    reasons = [reasons_for(item, fallback) for item in ranked]
-    anchors = sorted({r.anchor_content_id for rs in reasons for r in rs if r.anchor_content_id})
-    titles = await repo.titles(anchors) if anchors else {}
-    window = round(recommender.serving_config().trending_window_days * 24)
-    return [
-        RecItem(item.item_id, round(item.score, 6), rank, sentence(rs, titles, window_hours=window), rs)
-        for rank, (item, rs) in enumerate(zip(ranked, reasons, strict=True), start=1)
-    ]
+def _explain(job: RecJob, ranked: list[Ranked], titles: dict[str, tuple[str, str]]) -> list[RecItem]:
+    window = round(job.config.trending_window_days * 24)
+    items = []
+    for rank, item in enumerate(ranked, start=1):
+        reasons = reasons_for(item, job.fallback)
+        items.append(
+            RecItem(item.item_id, round(item.score, 6), rank, sentence(reasons, titles, window_hours=window), reasons)
+        )
+    return items
 
 
 async def similar_content(
@@ -173,7 +182,7 @@ async def similar_content(
         titles = await repo.titles([content_id])
         if content_id not in titles:
             raise NotFound(f"content {content_id!r} not found", field="contentId")
-        found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,), rules=rules), k=count)
+        found = await repo.embedding_neighbors(content_id, f=Filters(exclude=(content_id,), rules=rules), k=count)
     title = titles[content_id][0]
     return [
         RecItem(
@@ -203,7 +212,7 @@ async def trending(
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
         ranked = hybrid.blend({"trending": found}, count, weights={"trending": 1.0})
-        ranked = await _fill(repo, ranked, count, f)
+        ranked = await _top_up(recommender, repo, ranked, count, f)
     items = []
     for rank, item in enumerate(ranked, start=1):
         kind = ReasonKind.TRENDING if "trending" in item.contributions else ReasonKind.POPULARITY
