@@ -1,7 +1,7 @@
 """Business controls: availability windows on content, indexes for content filters, placements.
 
 Revision ID: 2026_11_27_business_controls
-Revises: 2026_11_27_item_links
+Revises: 2026_11_27_link_sources
 Create Date: 2026-11-27
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "2026_11_27_business_controls"
-down_revision: str | None = "2026_11_27_item_links"
+down_revision: str | None = "2026_11_27_link_sources"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
