@@ -226,17 +226,38 @@ async def trending(
 async def rerank(
     recommender: Recommender, *, user_id: str, content_ids: list[str], controls: Controls, strategy: Strategy
 ) -> tuple[list[RecItem], list[str]]:
-    """The eligible given items ordered for the user by the same blend, scored over exactly these items;
-    plus the given ids that are unknown or ineligible (unpublished, outside their window, not matching)."""
+    """The eligible given items ordered for the user by the same blend; plus the given ids that are unknown
+    or ineligible (unpublished, outside their window, not matching the placement's filter).
+
+    Each source is read twice: as for `recommendations` (its own top list, which sets the rank scale the
+    blend normalises over) and restricted to exactly the given items (so every one it can score is scored,
+    seen items included); the blend runs over both and keeps the given items. Diversity is not applied:
+    the caller's list is ordered, not replaced."""
     given = rerank_ids(content_ids)
     model = await recommender.active_model()
     async with recommender.sessions() as session:
         ok = await ContentRepository(session).eligible_ids(given, controls.rules)
         keep = [cid for cid in given if cid in ok]
-        if not keep:
-            return [], given
-        request = RecRequest(user_id=user_id, count=len(keep), strategy=strategy, controls=controls)
-        job = await build_job(recommender, session, request, model)
-        job.filters = Filters(rules=controls.rules, only=tuple(keep))  # seen items may be re-ranked too
-        items = await rank(job, len(keep))
+        if keep:
+            request = RecRequest(user_id=user_id, count=len(keep), strategy=strategy, controls=controls)
+            job = await build_job(recommender, session, request, model)
+            items = await _rerank(job, keep)
+        else:
+            items = []
     return items, [cid for cid in given if cid not in ok]
+
+
+async def _rerank(job: RecJob, keep: list[str]) -> list[RecItem]:
+    context, titles = await candidates.gather(job)
+    job.filters = Filters(rules=job.request.controls.rules, only=tuple(keep))
+    scored, more_titles = await candidates.gather(job)
+    sources = {name: [*context.get(name, []), *scored.get(name, [])] for name in context.keys() | scored.keys()}
+    ids = sorted({c.item_id for found in sources.values() for c in found})
+    boosts = [(b.rules, b.factor) for b in job.request.controls.boosts]
+    factors = await ContentRepository(job.session).boost_factors(ids, boosts)
+    wanted = set(keep)
+    ranked = hybrid.blend(sources, len(ids), weights=job.weights, boosts=factors)
+    ranked = await _top_up(
+        job.recommender, job.repo, [r for r in ranked if r.item_id in wanted], len(keep), job.filters
+    )
+    return _explain(job, ranked, titles | more_titles)
