@@ -354,11 +354,11 @@ async def test_rerank_orders_exactly_the_eligible_ids_by_personal_score(ml: Quer
     assert result["skippedIds"] == ["no-such-item", "78499"]
     assert sorted(order) == sorted(personal) and [i["rank"] for i in result["items"]] == list(range(1, 13))
     assert order == [i["contentId"] for i in shuffled["data"]["rerank"]["items"]]  # the caller's order is irrelevant
-    # the same blend over exactly these items: rank normalisation is over the 12, so the order may differ
-    # slightly from the full list's, but it is the user's order, not the caller's
+    # the same blend: each source's own top list sets the rank scale, so the user's top list keeps its order
+    # (a pair may swap when a source scores a given item it did not list); 0.5 would be no relation at all
     agreement = concordance(order, personal)
     print(f"rerank vs recommendations pairwise order agreement: {agreement:.3f}")
-    assert agreement >= 0.8  # 0.5 would be no relation to the user's order
+    assert agreement >= 0.9
     assert all(i["reasons"] for i in result["items"])
     scores = [i["score"] for i in result["items"]]
     assert scores == sorted(scores, reverse=True)
