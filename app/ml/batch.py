@@ -191,20 +191,31 @@ def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix
     )
 
 
+def same_list(counts: np.ndarray, seen: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One ranking for everyone (positive counts, ties by item as SQL's `ORDER BY score DESC, content_id`),
+    each user's top k of it after their seen items."""
+    order = np.lexsort((np.arange(counts.size), -counts))
+    order = order[counts[order] > 0]
+    idx = np.full((seen.shape[0], k), -1, dtype=np.int64)
+    val = np.full((seen.shape[0], k), -np.inf)
+    for u in range(seen.shape[0]):
+        own = seen.indices[seen.indptr[u] : seen.indptr[u + 1]]
+        top = order[~np.isin(order, own)][:k]
+        idx[u, : top.size], val[u, : top.size] = top, counts[top]
+    return idx, val
+
+
 def popular(history: History, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Popular source: items by number of distinct users who interacted (`signals.popularity`)."""
-    seen = history.seen()
     counts = signals.popularity(history.users, history.items, history.n_items)
-    return chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), seen, k)
+    return same_list(counts, history.seen(), k)
 
 
 def trending(history: History, k: int, *, window_days: float, now: float) -> tuple[np.ndarray, np.ndarray]:
     """Trending source: distinct users per item in the window before now (`signals.popularity`)."""
     recent = history.timestamps >= now - window_days * SECONDS_PER_DAY
     counts = signals.popularity(history.users[recent], history.items[recent], history.n_items)
-    idx, val = chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), history.seen(), k)
-    idx[val <= 0] = -1
-    return idx, np.where(val > 0, val, -np.inf)
+    return same_list(counts, history.seen(), k)
 
 
 def to_candidates(
