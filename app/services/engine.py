@@ -29,6 +29,7 @@ MEMO_SECONDS = 2.0
 ENGAGEMENT_MEMO_SECONDS = 10.0
 ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
+WINDOW_MEMO_SECONDS = 60.0
 EngagementKey = tuple[str | None, ContentRules | None, int | None]
 
 
@@ -76,7 +77,8 @@ class Recommender:
         self._weights_at = 0.0
         self._engagement: dict[EngagementKey, tuple[float, list[Candidate]]] = {}
         self._window_change: datetime | None = None
-        self._window_at = -MEMO_SECONDS
+        self._window_at = -WINDOW_MEMO_SECONDS
+        self._generation = 0
         self._lock = asyncio.Lock()
         self.clock: Callable[[], float] = time.time  # decay and trending windows are measured from here
 
@@ -123,7 +125,7 @@ class Recommender:
         """Re-read the active version (and the popularity lists) on next use."""
         self._checked_at = 0.0
         self._engagement.clear()
-        self._window_at = -MEMO_SECONDS
+        self._window_at = -WINDOW_MEMO_SECONDS
 
     async def engagement(
         self, repo: RetrievalRepository, *, f: Filters, k: int, window_hours: int | None
@@ -153,14 +155,24 @@ class Recommender:
     async def seconds_to_window_change(self, repo: RetrievalRepository) -> float:
         """Seconds until an item next enters or leaves its availability window (inf when none will).
 
-        Cached results and shared lists must not outlive that moment; the lookup is memoised for
-        MEMO_SECONDS, and a content write that sets a window calls `invalidate_all`, which resets it."""
-        if time.monotonic() - self._window_at >= MEMO_SECONDS:
+        Cached results and shared lists must not outlive that moment. The lookup is memoised until that
+        moment passes, the global cache generation changes (a content write that sets or clears a window
+        bumps it, on any replica: `note_generation`) or WINDOW_MEMO_SECONDS pass (writes that bypass the
+        API, such as imports)."""
+        now = datetime.now(UTC)
+        passed = self._window_change is not None and self._window_change <= now
+        if passed or time.monotonic() - self._window_at >= WINDOW_MEMO_SECONDS:
             self._window_change = await repo.next_window_change()
             self._window_at = time.monotonic()
         if self._window_change is None:
             return float("inf")
-        return max((self._window_change - datetime.now(UTC)).total_seconds(), 0.0)
+        return max((self._window_change - now).total_seconds(), 0.0)
+
+    def note_generation(self, generation: int) -> None:
+        """The global cache generation a request saw; a change means the catalog's windows may have too."""
+        if generation != self._generation:
+            self._generation = generation
+            self._window_at = -WINDOW_MEMO_SECONDS
 
     async def event_weights(self) -> dict[str, float]:
         """Event type weights, re-read every couple of seconds."""

@@ -65,6 +65,7 @@ def _validate(request: RecRequest, max_count: int) -> None:
 
 async def _cache_key(recommender: Recommender, request: RecRequest, model: ActiveModel | None) -> str:
     user_gen, global_gen = await recommender.cache.get_many([generation_key(request.user_id), GLOBAL_GENERATION])
+    recommender.note_generation(int(global_gen or 0))
     version = model.version_id if model else 0
     return result_cache.result_key(request, user_gen=user_gen, global_gen=global_gen, version=version)
 
