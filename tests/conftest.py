@@ -22,7 +22,9 @@ from app.main import build_state, close_state, create_app
 from app.services import auth
 from tests.redis_support import RedisService, session_redis
 
-TABLES = "api_keys, item_links, item_factors, user_factors, model_versions, event_keys, events, content, users"
+TABLES = (
+    "placements, api_keys, item_links, item_factors, user_factors, model_versions, event_keys, events, content, users"
+)
 SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
     ('bookmark', 3), ('add_to_cart', 6), ('purchase', 10), ('rate', 1), ('dislike', -4)"""
 GQL = Callable[..., Awaitable[dict[str, Any]]]

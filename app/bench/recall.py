@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import asyncpg
 import numpy as np
 
+from app.bench import synth
 from app.bench.load import connect
 
 QUERY = """SELECT content_id FROM content
            WHERE embedding IS NOT NULL AND status = 'published' {filter}
            ORDER BY embedding <=> $1 LIMIT 10"""
+# none; the sampled item's content type; the bench's ~5% category + metadata filter (synth.FILTER)
+FILTERS = {
+    "none": "",
+    "content_type": "AND content_type = $2",
+    "category+metadata": "AND category = ANY($2::text[]) AND metadata @> $3::jsonb",
+}
 
 
 @dataclass
@@ -21,6 +29,7 @@ class Recall:
 
     size: int
     filtered: bool
+    filter: str
     ef_search: int
     recall_at_10: float
     queries: int
@@ -50,11 +59,21 @@ async def _queries(conn: asyncpg.Connection, n: int, seed: int) -> list[tuple[np
     return out
 
 
-async def _top(conn: asyncpg.Connection, vector: np.ndarray, ctype: str | None, exact: bool) -> tuple[set[str], float]:
+def _args(name: str, ctype: str) -> list[Any]:
+    if name == "content_type":
+        return [ctype]
+    if name == "category+metadata":
+        return [synth.FILTER["categories"], json.dumps(synth.FILTER["metadata"])]
+    return []
+
+
+async def _top(
+    conn: asyncpg.Connection, vector: np.ndarray, name: str, ctype: str, exact: bool
+) -> tuple[set[str], float]:
     import time
 
-    sql = QUERY.format(filter="AND content_type = $2" if ctype else "")
-    args: list[Any] = [vector] + ([ctype] if ctype else [])
+    sql = QUERY.format(filter=FILTERS[name])
+    args: list[Any] = [vector, *_args(name, ctype)]
     async with conn.transaction():
         if exact:
             await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
@@ -71,24 +90,23 @@ async def measure_recall(
     try:
         await conn.execute("SET hnsw.iterative_scan = relaxed_order")
         sample = await _queries(conn, queries, seed)
-        truth = {f: [await _top(conn, v, t if f else None, True) for v, t in sample] for f in (False, True)}
+        truth = {f: [await _top(conn, v, f, t, True) for v, t in sample] for f in FILTERS}
         out = []
-        for filtered in (False, True):
+        for name in FILTERS:
             for ef in ef_values:
                 await conn.execute(f"SET hnsw.ef_search = {int(ef)}")
-                got = [await _top(conn, v, t if filtered else None, False) for v, t in sample]
-                hits = [
-                    len(g[0] & e[0]) / max(1, min(10, len(e[0]))) for g, e in zip(got, truth[filtered], strict=True)
-                ]
+                got = [await _top(conn, v, name, t, False) for v, t in sample]
+                hits = [len(g[0] & e[0]) / max(1, min(10, len(e[0]))) for g, e in zip(got, truth[name], strict=True)]
                 out.append(
                     Recall(
                         size,
-                        filtered,
+                        name != "none",
+                        name,
                         ef,
                         round(float(np.mean(hits)), 4),
                         len(sample),
                         round(float(np.median([g[1] for g in got])), 3),
-                        round(float(np.median([e[1] for e in truth[filtered]])), 3),
+                        round(float(np.median([e[1] for e in truth[name]])), 3),
                     )
                 )
         return out

@@ -22,6 +22,11 @@ EVENT_TYPE_P = np.array([0.6, 0.2, 0.07, 0.03, 0.02, 0.04, 0.02, 0.02])
 YEAR_SECONDS = 365 * 86_400.0
 CHUNK = 200_000
 HOME_SHARE = 0.5  # share of a user's events drawn from the user's home cluster
+FORMAT = 2  # bump when the generated rows change, so stored bench databases are reloaded
+TOPICS = 50  # items of cluster c have category topic-(c mod TOPICS)
+IN_STOCK_SHARE = 0.5  # metadata {"inStock": true}, independent of the topic
+# The bench's filtered row: 5 of 50 topics x in stock ~ 5% of the items.
+FILTER = {"categories": [f"topic-{t}" for t in range(10, 15)], "metadata": {"inStock": True}}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Spec:
 
     def as_dict(self) -> dict[str, int | float]:
         """JSON form."""
-        return {"items": self.items, "users": self.users, "events": self.events, "seed": self.seed}
+        return {"items": self.items, "users": self.users, "events": self.events, "seed": self.seed, "format": FORMAT}
 
 
 def default_spec(items: int, seed: int = 42) -> Spec:
@@ -88,6 +93,7 @@ class ItemChunk:
     embedding: np.ndarray
     created: np.ndarray
     draft: np.ndarray
+    in_stock: np.ndarray
 
 
 def item_chunks(spec: Spec, chunk: int = CHUNK // 4) -> Iterator[ItemChunk]:
@@ -101,7 +107,8 @@ def item_chunks(spec: Spec, chunk: int = CHUNK // 4) -> Iterator[ItemChunk]:
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
         ctype = CONTENT_TYPES[rng.choice(CONTENT_TYPES.size, idx.size, p=CONTENT_TYPE_P)]
         created = spec.end_ts - YEAR_SECONDS * 1.2 * rng.random(idx.size)
-        yield ItemChunk(idx, cluster, ctype, vec, created, rng.random(idx.size) < 0.02)
+        draft = rng.random(idx.size) < 0.02
+        yield ItemChunk(idx, cluster, ctype, vec, created, draft, rng.random(idx.size) < IN_STOCK_SHARE)
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:

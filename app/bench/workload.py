@@ -10,11 +10,18 @@ from typing import Any
 
 import httpx
 
+from app.bench import synth
 from app.bench.measure import Stats, measure
 from app.bench.sqlpath import Recording, Replayer
 
 RECOMMEND = """query Rec($u: ID!, $ctx: JSON) {
   recommendations(userId: $u, count: 10, context: $ctx) {
+    items { contentId score rank explanation reasons { kind anchorContentId weight } }
+    modelVersion cached responseTimeMs
+  }
+}"""
+RECOMMEND_FILTERED = """query RecF($u: ID!, $ctx: JSON, $f: ContentFilterInput) {
+  recommendations(userId: $u, count: 10, context: $ctx, filter: $f) {
     items { contentId score rank explanation reasons { kind anchorContentId weight } }
     modelVersion cached responseTimeMs
   }
@@ -68,6 +75,10 @@ async def recommendations(base_url: str, users: list[str], size: int, plan: Plan
             async def uncached(i: int, http: httpx.AsyncClient = http, c: int = c) -> None:
                 await _post(http, RECOMMEND, {"u": users[i % len(users)], "ctx": {"bench": f"{run}-{c}-{i}"}})
 
+            async def filtered(i: int, http: httpx.AsyncClient = http, c: int = c) -> None:
+                ctx = {"bench": f"{run}-{c}-{i}-f"}
+                await _post(http, RECOMMEND_FILTERED, {"u": users[i % len(users)], "ctx": ctx, "f": synth.FILTER})
+
             out.append(
                 await measure(
                     cached,
@@ -85,6 +96,16 @@ async def recommendations(base_url: str, users: list[str], size: int, plan: Plan
                     concurrency=c,
                     size=size,
                     operation="recommendations",
+                    cached=False,
+                )
+            )
+            out.append(
+                await measure(
+                    filtered,
+                    total=plan.uncached_per_level,
+                    concurrency=c,
+                    size=size,
+                    operation="recommendations_filtered",
                     cached=False,
                 )
             )

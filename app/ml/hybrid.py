@@ -10,7 +10,7 @@ what is served. The weights are data (`app.ml.serving.ServingConfig`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class Ranked:
     score: float
     contributions: dict[str, float] = field(default_factory=dict)
     anchors: dict[str, str] = field(default_factory=dict)
+    boost: float = 1.0  # the product of the request's boost factors that matched this item
 
 
 def normalize(scores: np.ndarray) -> np.ndarray:
@@ -107,10 +108,12 @@ def blend(
     diversity: float = 0.0,
     vectors: Mapping[str, np.ndarray] | None = None,
     recency: Mapping[str, float] | None = None,
+    boosts: Mapping[str, float] | None = None,
 ) -> list[Ranked]:
     """Blend sources into `count` results, scores in [0, 1] descending.
 
     `recency` maps item id to freshness in [0, 1], weighted by `weights["recency"]`;
+    `boosts` maps item id to a factor that multiplies its blended score (before ranking and MMR);
     `diversity` in [0, 1] is the MMR trade-off, using `vectors` (item id -> embedding).
     """
     if count <= 0:
@@ -123,10 +126,24 @@ def blend(
             parts[RECENCY] = scale[RECENCY] * fresh
     items = list(contributions)
     relevance = np.array([sum(contributions[i].values()) for i in items], dtype=np.float64)
+    factors = np.array([float((boosts or {}).get(i, 1.0)) for i in items], dtype=np.float64)
+    relevance = _boosted(relevance, factors)
     order = np.lexsort((np.array(items), -relevance))
     if diversity > 0 and vectors:
         order = _mmr(order, relevance, items, vectors, diversity, count)
-    return _results(order[:count], relevance, items, contributions, anchors)
+    ranked = _results(order[:count], relevance, items, contributions, anchors)
+    return [
+        replace(r, boost=float(factors[i])) if factors[i] != 1.0 else r for r, i in zip(ranked, order, strict=False)
+    ]
+
+
+def _boosted(relevance: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Relevance times each item's boost factor, rescaled into [0, 1] when a boost pushed it past 1."""
+    if relevance.size == 0 or np.all(factors == 1.0):
+        return relevance
+    out: np.ndarray = relevance * factors
+    top = float(out.max())
+    return out / top if top > 1.0 else out
 
 
 def _results(

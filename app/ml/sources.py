@@ -25,6 +25,7 @@ class ReasonKind(str, Enum):
     RECENCY = "recency"
     COLD_START = "cold_start"
     PERSONALIZATION_OFF = "personalization_off"
+    BOOST = "boost"  # a business rule multiplied the score (not a source: never a kind in SPECS)
 
 
 class Source(str, Enum):

@@ -6,6 +6,7 @@ from app.models.content import Content
 from app.models.event import Event, EventKey
 from app.models.event_type import EventType
 from app.models.model_version import ItemFactor, ItemLink, ModelVersion, UserFactor
+from app.models.placement import Placement
 from app.models.user import User
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "ItemFactor",
     "ItemLink",
     "ModelVersion",
+    "Placement",
     "User",
     "UserFactor",
 ]

@@ -36,6 +36,8 @@ class Content(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    available_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     search_vector: Mapped[Any] = deferred(mapped_column(TSVECTOR, Computed(SEARCH_VECTOR_SQL, persisted=True)))
     embedding: Mapped[Any] = deferred(mapped_column(Vector(EMBEDDING_DIM), nullable=True))
     embedding_model: Mapped[str | None] = mapped_column(Text)

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Select, func, literal_column, select, update
+from sqlalchemy import Select, case, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Content
+from app.repositories.filters import ContentRules, eligible, matches
 
 # ts_rank weights for {D, C, B, A}: title 10, description 5, tags 1 (the LLD's), scaled to [0, 1].
 RANK_WEIGHTS = "'{0.0, 0.1, 0.5, 1.0}'"
@@ -25,6 +26,8 @@ class ContentFilter:
     status: str | None = None
     category: str | None = None
     tag: str | None = None
+    rules: ContentRules | None = None
+    available: bool | None = None  # None: any; True: inside the availability window now; False: outside
 
 
 class ContentRepository:
@@ -57,7 +60,7 @@ class ContentRepository:
             stmt = stmt.where(Content.category == f.category)
         if f.tag:
             stmt = stmt.where(Content.tags.contains([f.tag]))
-        return stmt
+        return stmt.where(*eligible(f.rules, published=False, available=f.available))
 
     async def list_page(self, f: ContentFilter, *, first: int, after: str | None) -> list[Content]:
         """Up to `first` + 1 items after the id `after`, in id order (keyset pagination)."""
@@ -74,7 +77,17 @@ class ContentRepository:
         """Insert or replace items; an unchanged text keeps its embedding."""
         stmt = insert(Content).values(list(rows))
         excluded = stmt.excluded
-        columns = ("title", "description", "content_type", "status", "category", "tags", "metadata")
+        columns = (
+            "title",
+            "description",
+            "content_type",
+            "status",
+            "category",
+            "tags",
+            "metadata",
+            "available_from",
+            "expires_at",
+        )
         values: dict[str, Any] = {c: excluded[c] for c in columns}
         values["published_at"] = func.coalesce(Content.published_at, excluded.published_at)
         await self.session.execute(stmt.on_conflict_do_update(index_elements=[Content.content_id], set_=values))
@@ -102,33 +115,61 @@ class ContentRepository:
             stmt = stmt.limit(limit)
         return list(await self.session.scalars(stmt))
 
-    async def search_text(self, query: str, *, count: int, content_type: str | None) -> list[tuple[Content, float]]:
-        """Published items ranked by weighted full-text relevance."""
+    async def any_window(self, content_ids: Sequence[str]) -> bool:
+        """Whether any of these items has an availability bound set."""
+        window = or_(Content.available_from.is_not(None), Content.expires_at.is_not(None))
+        stmt = select(Content.content_id).where(Content.content_id.in_(content_ids), window).limit(1)
+        return await self.session.scalar(stmt) is not None
+
+    async def eligible_ids(self, content_ids: Sequence[str], rules: ContentRules | None) -> set[str]:
+        """Which of `content_ids` are published, available now and match the rules."""
+        stmt = select(Content.content_id).where(*eligible(rules, only=content_ids))
+        return set(await self.session.scalars(stmt))
+
+    async def boost_factors(
+        self, content_ids: Sequence[str], boosts: Sequence[tuple[ContentRules, float]]
+    ) -> dict[str, float]:
+        """Per item, the product of the factors of the boosts whose rules it matches (items matching none: absent)."""
+        if not boosts or not content_ids:
+            return {}
+        columns = [case((matches(rules), literal(factor)), else_=literal(1.0)) for rules, factor in boosts]
+        stmt = select(Content.content_id, *columns).where(Content.content_id.in_(content_ids))
+        out: dict[str, float] = {}
+        for row in await self.session.execute(stmt):
+            product = float(np.prod([float(v) for v in row[1:]]))
+            if product != 1.0:
+                out[row[0]] = product
+        return out
+
+    async def search_text(
+        self, query: str, *, count: int, content_type: str | None, rules: ContentRules | None = None
+    ) -> list[tuple[Content, float]]:
+        """Published, available items matching the rules, ranked by weighted full-text relevance."""
         tsq = func.websearch_to_tsquery("english", query)
         rank = func.ts_rank(literal_column(RANK_WEIGHTS), Content.search_vector, tsq).label("rank")
         stmt = (
             select(Content, rank)
-            .where(Content.search_vector.op("@@")(tsq), Content.status == "published")
+            .where(Content.search_vector.op("@@")(tsq), *eligible(rules, content_type=content_type))
             .order_by(rank.desc(), Content.content_id)
             .limit(count)
         )
-        if content_type:
-            stmt = stmt.where(Content.content_type == content_type)
         return [(row[0], float(row[1])) for row in await self.session.execute(stmt)]
 
     async def search_vector(
-        self, vector: np.ndarray, *, count: int, content_type: str | None, exclude: Sequence[str] = ()
+        self,
+        vector: np.ndarray,
+        *,
+        count: int,
+        content_type: str | None,
+        exclude: Sequence[str] = (),
+        rules: ContentRules | None = None,
     ) -> list[tuple[Content, float]]:
-        """Published items nearest to `vector` by cosine similarity (HNSW index)."""
+        """Published, available items matching the rules, nearest to `vector` by cosine similarity (HNSW)."""
         distance = Content.embedding.cosine_distance(vector).label("distance")
         stmt = (
             select(Content, distance)
-            .where(Content.embedding.is_not(None), Content.status == "published")
+            .where(Content.embedding.is_not(None), *eligible(rules, content_type=content_type, exclude=exclude))
             .order_by(distance)
             .limit(count)
         )
-        if content_type:
-            stmt = stmt.where(Content.content_type == content_type)
-        if exclude:
-            stmt = stmt.where(Content.content_id.not_in(exclude))
         return [(row[0], 1.0 - float(row[1])) for row in await self.session.execute(stmt)]

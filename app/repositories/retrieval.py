@@ -8,17 +8,18 @@ of the items that can be named as anchors. Every filter is inside each branch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.hybrid import Candidate
 from app.models import Content
+from app.repositories.filters import ContentRules, eligible_sql
 
 TITLES = "title"
 COLUMNS = "branch, content_id, score, anchor, title, ctype"
@@ -124,21 +125,34 @@ LIMIT :k"""
 
 @dataclass(frozen=True)
 class Filters:
-    """What every source must respect: published only, a content type, exclusions.
+    """What every source must respect: published and available now, a content type, exclusions, the
+    request's content rules and (re-ranking) the only ids allowed.
 
     `exclude` ids are shipped with the statement; `exclude_user` excludes everything that user
-    has an event with by an anti-join on `events` instead (long histories). A business content
-    filter goes here too, rendered into `sql()` so that every branch applies it.
+    has an event with by an anti-join on `events` instead (long histories). Status, availability
+    window, content rules and `only` come from `app.repositories.filters.eligible` (the one
+    definition of a content filter), rendered into `sql()` so that every branch applies it.
     """
 
     content_type: str | None = None
     exclude: tuple[str, ...] = ()
     exclude_user: str | None = None
+    rules: ContentRules | None = None
+    only: tuple[str, ...] | None = None
+
+    def excluding(self, more: Iterable[str]) -> Filters:
+        """The same filters with more ids excluded."""
+        return replace(self, exclude=tuple(sorted(set(self.exclude) | set(more))))
+
+    @property
+    def shared(self) -> bool:
+        """Whether results may come from a list shared by requests (no per-request id restriction)."""
+        return self.only is None
 
     def sql(self) -> str:
         """The WHERE fragment over alias `c` (content)."""
         parts = [
-            "c.status = 'published'",
+            eligible_sql(self.rules, self.only).sql,
             "(CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))",
             "c.content_id <> ALL(CAST(:excl AS text[]))",
         ]
@@ -149,6 +163,7 @@ class Filters:
     def params(self) -> dict[str, Any]:
         """The fragment's parameters."""
         out: dict[str, Any] = {"ctype": self.content_type, "excl": list(self.exclude)}
+        out |= eligible_sql(self.rules, self.only).params
         if self.exclude_user is not None:
             out["xuser"] = self.exclude_user
         return out
@@ -279,6 +294,21 @@ class RetrievalRepository:
         """Most recently published items (the last-resort fill when there are no events)."""
         rows = await self.session.execute(text(NEWEST.format(filter=f.sql())), {"k": k, **f.params()})
         return [Candidate(str(r[0]), float(r[1])) for r in rows]
+
+    async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored embeddings of these items (MMR diversity)."""
+        stmt = select(Content.content_id, Content.embedding).where(
+            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
+        )
+        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
+
+    async def next_window_change(self) -> datetime | None:
+        """The next moment an item enters or leaves its availability window (results cached until then)."""
+        now = func.now()
+        starts = select(func.min(Content.available_from)).where(Content.available_from > now).scalar_subquery()
+        ends = select(func.min(Content.expires_at)).where(Content.expires_at > now).scalar_subquery()
+        found: datetime | None = await self.session.scalar(select(func.least(starts, ends)))
+        return found
 
     async def titles(self, content_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, content type) of these items, for explanations."""

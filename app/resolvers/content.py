@@ -13,8 +13,10 @@ from app.repositories.content import ContentFilter
 from app.repositories.pagination import decode_cursor
 from app.schema.common import BatchResult
 from app.schema.content import Content, ContentConnection, ContentInput, SearchHit
+from app.schema.controls import ContentFilterInput, filter_dict
 from app.schema.enums import ContentStatus, ContentType, SearchMode, enum_str
 from app.services import content as service
+from app.services.filters import parse_filter
 
 
 async def content(
@@ -35,6 +37,13 @@ async def contents(
     status: Annotated[ContentStatus | None, strawberry.argument(description="Only this status.")] = None,
     category: Annotated[str | None, strawberry.argument(description="Only this category.")] = None,
     tag: Annotated[str | None, strawberry.argument(description="Only items with this tag.")] = None,
+    filter: Annotated[
+        ContentFilterInput | None, strawberry.argument(description="Only items matching this content filter.")
+    ] = None,
+    available: Annotated[
+        bool | None,
+        strawberry.argument(description="true: only items inside their availability window now; false: only outside."),
+    ] = None,
 ) -> ContentConnection:
     """A page of items in id order."""
     if await info.context.published_only():
@@ -46,6 +55,8 @@ async def contents(
         status=enum_str(status),
         category=category,
         tag=tag,
+        rules=parse_filter(filter_dict(filter)),
+        available=available,
     )
     cursor = decode_cursor(after, 1)[0] if after is not None else None
     async with info.context.session() as session:
@@ -61,9 +72,13 @@ async def search_content(
     count: Annotated[int, strawberry.argument(description="How many results (1-100).")] = 10,
     content_type: Annotated[ContentType | None, strawberry.argument(description="Only this type.")] = None,
     mode: Annotated[SearchMode, strawberry.argument(description="TEXT, SEMANTIC or HYBRID.")] = SearchMode.HYBRID,
+    filter: Annotated[
+        ContentFilterInput | None, strawberry.argument(description="Only items matching this content filter.")
+    ] = None,
 ) -> list[SearchHit]:
-    """Published items matching a query."""
+    """Published items inside their availability window matching a query."""
     ctx = info.context
+    rules = parse_filter(filter_dict(filter))
     async with ctx.session() as session:
         hits = await service.search(
             session,
@@ -73,6 +88,7 @@ async def search_content(
             mode=str(mode.value),
             embed=ctx.state.recommender.embed,
             max_count=ctx.settings.max_page_size,
+            rules=rules,
         )
     return [SearchHit(content=Content.from_model(row), score=score) for row, score in hits]
 

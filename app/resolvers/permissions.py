@@ -69,6 +69,8 @@ RULES: dict[str, Rule] = {
     "similarContent": Rule(CLIENT, PUBLISHED),
     "trending": Rule(CLIENT, PUBLISHED),
     "modelVersions": Rule(CLIENT),
+    "rerank": Rule(CLIENT, OWN, _arg("user_id")),
+    "placements": Rule(ADMIN),
     # mutations
     "upsertUser": Rule(ADMIN),
     "updatePrivacySettings": Rule(ADMIN, OWN, _arg("user_id")),
@@ -81,6 +83,8 @@ RULES: dict[str, Rule] = {
     "logEvents": Rule(CLIENT, OWN, _inputs_users),
     "setEventTypeWeight": Rule(ADMIN),
     "activateModel": Rule(ADMIN),
+    "upsertPlacement": Rule(ADMIN),
+    "deletePlacement": Rule(ADMIN),
 }
 
 

@@ -13,6 +13,7 @@ from app.models import Content as ContentModel
 from app.repositories.pagination import encode_cursor
 from app.resolvers.recommendations import similar
 from app.schema.common import JSON, PageInfo
+from app.schema.controls import ContentFilterInput
 from app.schema.enums import ContentStatus, ContentType, SimilarityKind
 from app.services.content import Page
 
@@ -32,6 +33,11 @@ class Content:
     metadata: JSON = strawberry.field(description="Free-form JSON attributes.")
     created_at: datetime = strawberry.field(description="When the item was created (UTC).")
     updated_at: datetime = strawberry.field(description="When the item last changed (UTC).")
+    available_from: datetime | None = strawberry.field(
+        description="Start of the availability window (UTC); null means open. Outside the window the item is "
+        "never recommended, similar, trending or found."
+    )
+    expires_at: datetime | None = strawberry.field(description="End of the availability window (UTC); null means open.")
 
     @strawberry.field(description="Items most similar to this one (content embedding neighbours unless `by` says).")
     async def similar(
@@ -41,8 +47,11 @@ class Content:
         by: Annotated[
             SimilarityKind, strawberry.argument(description="CONTENT (embedding) or COLLABORATIVE (ALS item factors).")
         ] = SimilarityKind.CONTENT,
+        filter: Annotated[
+            ContentFilterInput | None, strawberry.argument(description="Only items matching this content filter.")
+        ] = None,
     ) -> list[Annotated[RecommendedItem, strawberry.lazy("app.schema.recommendations")]]:
-        return await similar(info, content_id=str(self.id), count=count, by=by)
+        return await similar(info, content_id=str(self.id), count=count, by=by, filter=filter)
 
     @classmethod
     def from_model(cls, row: ContentModel) -> Content:
@@ -58,6 +67,8 @@ class Content:
             metadata=cast(JSON, row.metadata_),
             created_at=row.created_at,
             updated_at=row.updated_at,
+            available_from=row.available_from,
+            expires_at=row.expires_at,
         )
 
 
@@ -97,6 +108,12 @@ class ContentInput:
     category: str | None = strawberry.field(default=None, description="Category.")
     tags: list[str] | None = strawberry.field(default=None, description="Tags (≤100, each 1-100 characters).")
     metadata: JSON | None = strawberry.field(default=None, description="Free-form JSON (≤16 KiB).")
+    available_from: datetime | None = strawberry.field(
+        default=None, description="Not recommended or found before this time (UTC); null means open."
+    )
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="Not recommended or found from this time on (UTC); null means open."
+    )
 
     def to_dict(self) -> dict[str, object]:
         """Plain values for the service layer."""
@@ -109,4 +126,6 @@ class ContentInput:
             "category": self.category,
             "tags": self.tags or [],
             "metadata": self.metadata if self.metadata is not None else {},
+            "available_from": self.available_from,
+            "expires_at": self.expires_at,
         }

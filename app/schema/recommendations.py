@@ -52,6 +52,7 @@ class ReasonKind(Enum):
     PERSONALIZATION_OFF = strawberry.enum_value(
         "personalization_off", description="The user turned personalization off: non-personalized picks."
     )
+    BOOST = strawberry.enum_value("boost", description="A boost of the request or placement multiplied the score.")
 
 
 @strawberry.type(description="One source's share of a recommended item's score.")
@@ -60,13 +61,18 @@ class Reason:
     anchor_content_id: strawberry.ID | None = strawberry.field(
         description="The user's item this one is similar to, when the source is anchored."
     )
-    weight: float = strawberry.field(description="This source's contribution to the score.")
+    weight: float = strawberry.field(
+        description="This source's contribution to the score (BOOST: the share the boost added; negative buries)."
+    )
+    factor: float | None = strawberry.field(description="BOOST only: the factor that multiplied the score.")
 
     @classmethod
     def from_domain(cls, reason: explain.Reason) -> Reason:
         """Build from a service reason."""
         anchor = strawberry.ID(reason.anchor_content_id) if reason.anchor_content_id else None
-        return cls(kind=ReasonKind(reason.kind.value), anchor_content_id=anchor, weight=reason.weight)
+        return cls(
+            kind=ReasonKind(reason.kind.value), anchor_content_id=anchor, weight=reason.weight, factor=reason.factor
+        )
 
 
 @strawberry.type(description="A recommended content item with its score, rank and explanation.")

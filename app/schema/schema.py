@@ -14,6 +14,7 @@ from app.config import Settings
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
 from app.resolvers import events as events_r
+from app.resolvers import placements as placements_r
 from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
 from app.resolvers.permissions import RULES, Access
@@ -61,8 +62,18 @@ class Query:
         permission_classes=ACCESS,
         description="Most engaged-with items in a recent window.",
     )
+    rerank = strawberry.field(
+        resolver=rec_r.rerank,
+        permission_classes=ACCESS,
+        description="Order the caller's items for one user by the recommendation blend (at most 500 ids).",
+    )
     model_versions = strawberry.field(
         resolver=admin_r.model_versions, permission_classes=ACCESS, description="Trained model versions."
+    )
+    placements = strawberry.field(
+        resolver=placements_r.placements,
+        permission_classes=ACCESS,
+        description="Placements: named recommendation defaults (admin only).",
     )
 
 
@@ -110,6 +121,14 @@ class Mutation:
         resolver=admin_r.activate_model,
         permission_classes=ACCESS,
         description="Make a model version active (rollback or roll forward).",
+    )
+    upsert_placement = strawberry.mutation(
+        resolver=placements_r.upsert_placement,
+        permission_classes=ACCESS,
+        description="Create or replace a placement (recommendation defaults for a page or slot).",
+    )
+    delete_placement = strawberry.mutation(
+        resolver=placements_r.delete_placement, permission_classes=ACCESS, description="Remove a placement."
     )
 
 

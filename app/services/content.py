@@ -15,6 +15,7 @@ from app.ml.embeddings import MODEL_NAME, content_text, text_hash
 from app.ml.serving import ServingConfig
 from app.models import Content
 from app.repositories.content import ContentFilter, ContentRepository
+from app.repositories.filters import ContentRules
 from app.repositories.links import LinkRepository
 from app.repositories.model_versions import ModelVersionRepository
 from app.services.validation import ContentWrite, check_count, validate
@@ -73,13 +74,28 @@ async def upsert_content(
     session: AsyncSession, *, data: dict[str, Any], embed: EmbedFn | None, cache_bump: CacheBump | None = None
 ) -> Content:
     """Validate, store and embed one item; the embedding is committed with it. Withdrawing a published
-    item (status ARCHIVED, DELETED or DRAFT) invalidates cached results, as `set_status` does."""
+    item (status ARCHIVED, DELETED or DRAFT) or changing its availability window invalidates cached results."""
     write = validate(ContentWrite, data)
+    windowed = await _had_window(session, [write])
     withdrawn = await _store(session, [write], embed)
     await session.commit()
-    if withdrawn and cache_bump is not None:
-        await cache_bump()
+    await _invalidate([write], withdrawn=withdrawn, had_window=windowed, cache_bump=cache_bump)
     return await get_content(session, content_id=write.id)
+
+
+async def _had_window(session: AsyncSession, writes: Sequence[ContentWrite]) -> bool:
+    return await ContentRepository(session).any_window([w.id for w in writes])
+
+
+async def _invalidate(
+    writes: Sequence[ContentWrite], *, withdrawn: bool, had_window: bool, cache_bump: CacheBump | None
+) -> None:
+    """Make cached results stale when a published item was withdrawn or an availability window was set or
+    cleared (cached results expire at the next window change; lists computed before this write must not
+    outlive it)."""
+    windows = had_window or any(w.available_from or w.expires_at for w in writes)
+    if cache_bump is not None and (withdrawn or windows):
+        await cache_bump()
 
 
 async def upsert_contents(
@@ -103,10 +119,10 @@ async def upsert_contents(
         if write.id in valid:
             outcome.duplicates += 1
         valid[write.id] = write
+    windowed = await _had_window(session, list(valid.values()))
     withdrawn = await _store(session, list(valid.values()), embed)
     await session.commit()
-    if withdrawn and cache_bump is not None:
-        await cache_bump()
+    await _invalidate(list(valid.values()), withdrawn=withdrawn, had_window=windowed, cache_bump=cache_bump)
     outcome.accepted = len(valid)
     return outcome
 
@@ -171,17 +187,20 @@ async def search(
     mode: str,
     embed: EmbedFn | None,
     max_count: int,
+    rules: ContentRules | None = None,
 ) -> list[tuple[Content, float]]:
-    """Full-text, semantic, or hybrid (reciprocal-rank fusion of both) search over published items."""
+    """Full-text, semantic, or hybrid (reciprocal-rank fusion of both) search over published, available items."""
     check_count(count, name="count", maximum=max_count)
     if not query.strip() or len(query) > 1000 or "\x00" in query:
         raise InvalidInput("query must be 1-1000 characters of text", field="query")
     repo = ContentRepository(session)
-    text_hits = await repo.search_text(query, count=count * 2, content_type=content_type) if mode != "semantic" else []
+    text_hits: list[tuple[Content, float]] = []
+    if mode != "semantic":
+        text_hits = await repo.search_text(query, count=count * 2, content_type=content_type, rules=rules)
     if mode == "text" or embed is None:
         return text_hits[:count]
     vector = (await embed([query]))[0]
-    semantic = await repo.search_vector(vector, count=count * 2, content_type=content_type)
+    semantic = await repo.search_vector(vector, count=count * 2, content_type=content_type, rules=rules)
     if mode == "semantic":
         return semantic[:count]
     return reciprocal_rank_fusion([text_hits, semantic], count=count)

@@ -18,6 +18,7 @@ from app.ml.embeddings import get_embedder
 from app.ml.hybrid import Candidate
 from app.ml.serving import ServingConfig, default_config
 from app.repositories.event_types import EventTypeRepository
+from app.repositories.filters import ContentRules
 from app.repositories.model_versions import ModelVersionRepository
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.services.cache import Cache
@@ -28,6 +29,8 @@ MEMO_SECONDS = 2.0
 ENGAGEMENT_MEMO_SECONDS = 10.0
 ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
+WINDOW_MEMO_SECONDS = 60.0
+EngagementKey = tuple[str | None, ContentRules | None, int | None]
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,10 @@ class Recommender:
         self._checked_at = 0.0
         self._weights: dict[str, float] = {}
         self._weights_at = 0.0
-        self._engagement: dict[tuple[str | None, int | None], tuple[float, list[Candidate]]] = {}
+        self._engagement: dict[EngagementKey, tuple[float, list[Candidate]]] = {}
+        self._window_change: datetime | None = None
+        self._window_at = -WINDOW_MEMO_SECONDS
+        self._generation = 0
         self._lock = asyncio.Lock()
         self.clock: Callable[[], float] = time.time  # decay and trending windows are measured from here
 
@@ -119,24 +125,54 @@ class Recommender:
         """Re-read the active version (and the popularity lists) on next use."""
         self._checked_at = 0.0
         self._engagement.clear()
+        self._window_at = -WINDOW_MEMO_SECONDS
 
     async def engagement(
         self, repo: RetrievalRepository, *, f: Filters, k: int, window_hours: int | None
     ) -> list[Candidate]:
-        """Popular (no window) or trending items for `f`, from a list shared for a few seconds."""
-        key = (f.content_type, window_hours)
+        """Popular (no window) or trending items for `f`, from a list shared for a few seconds.
+
+        The shared list is per (content type, content rules, window) and expires early when an item's
+        availability window opens or closes; re-ranking (an id restriction) and long histories query."""
         since = datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
-        if f.exclude_user is not None:  # the shared list cannot know a long history: exclude in SQL
+        if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
             return await repo.popular(f=f, k=k, since=since)
+        key = (f.content_type, f.rules, window_hours)
         hit = self._engagement.get(key)
-        if hit is None or time.monotonic() - hit[0] >= ENGAGEMENT_MEMO_SECONDS:
-            top = await repo.popular(f=Filters(f.content_type), k=ENGAGEMENT_DEPTH, since=since)
-            hit = self._engagement[key] = (time.monotonic(), top)
+        if hit is None or time.monotonic() >= hit[0]:
+            top = await repo.popular(f=Filters(f.content_type, rules=f.rules), k=ENGAGEMENT_DEPTH, since=since)
+            hit = self._engagement[key] = (await self._memo_deadline(repo), top)
         excluded = set(f.exclude)
         found = [c for c in hit[1] if c.item_id not in excluded][:k]
         if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
             return await repo.popular(f=f, k=k, since=since)
         return found
+
+    async def _memo_deadline(self, repo: RetrievalRepository) -> float:
+        """Monotonic time a shared list stays valid: ENGAGEMENT_MEMO_SECONDS or until the next window change."""
+        return time.monotonic() + min(ENGAGEMENT_MEMO_SECONDS, await self.seconds_to_window_change(repo))
+
+    async def seconds_to_window_change(self, repo: RetrievalRepository) -> float:
+        """Seconds until an item next enters or leaves its availability window (inf when none will).
+
+        Cached results and shared lists must not outlive that moment. The lookup is memoised until that
+        moment passes, the global cache generation changes (a content write that sets or clears a window
+        bumps it, on any replica: `note_generation`) or WINDOW_MEMO_SECONDS pass (writes that bypass the
+        API, such as imports)."""
+        now = datetime.now(UTC)
+        passed = self._window_change is not None and self._window_change <= now
+        if passed or time.monotonic() - self._window_at >= WINDOW_MEMO_SECONDS:
+            self._window_change = await repo.next_window_change()
+            self._window_at = time.monotonic()
+        if self._window_change is None:
+            return float("inf")
+        return max((self._window_change - now).total_seconds(), 0.0)
+
+    def note_generation(self, generation: int) -> None:
+        """The global cache generation a request saw; a change means the catalog's windows may have too."""
+        if generation != self._generation:
+            self._generation = generation
+            self._window_at = -WINDOW_MEMO_SECONDS
 
     async def event_weights(self) -> dict[str, float]:
         """Event type weights, re-read every couple of seconds."""

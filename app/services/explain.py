@@ -8,7 +8,7 @@ from app.ml.hybrid import Ranked
 from app.ml.serving import RECENCY
 from app.ml.sources import ReasonKind, spec
 
-__all__ = ["Reason", "ReasonKind", "kind_of", "reasons_for", "sentence"]
+__all__ = ["Reason", "ReasonKind", "boost_reason", "kind_of", "reasons_for", "sentence"]
 NON_PERSONAL = (ReasonKind.POPULARITY, ReasonKind.TRENDING)
 
 
@@ -34,6 +34,7 @@ class Reason:
     kind: ReasonKind
     anchor_content_id: str | None
     weight: float
+    factor: float | None = None  # BOOST only: the multiplier applied
 
 
 def reasons_for(item: Ranked, fallback: ReasonKind | None) -> list[Reason]:
@@ -46,7 +47,14 @@ def reasons_for(item: Ranked, fallback: ReasonKind | None) -> list[Reason]:
         out.append(Reason(kind=kind, anchor_content_id=item.anchors.get(source), weight=round(weight, 6)))
     if not out:
         out.append(Reason(kind=fallback or ReasonKind.POPULARITY, anchor_content_id=None, weight=item.score))
+    if item.boost != 1.0:
+        out.append(boost_reason(item.score, item.boost))
     return out
+
+
+def boost_reason(score: float, factor: float) -> Reason:
+    """The BOOST reason: its factor, and the share of the final score the boost added (negative: buried)."""
+    return Reason(ReasonKind.BOOST, None, round(score * (1.0 - 1.0 / factor), 6), round(factor, 6))
 
 
 def sentence(reasons: list[Reason], titles: dict[str, tuple[str, str]], *, window_hours: int) -> str:
@@ -66,4 +74,5 @@ def sentence(reasons: list[Reason], titles: dict[str, tuple[str, str]], *, windo
         ReasonKind.RECENCY: "Newly published",
         ReasonKind.COLD_START: "Popular pick while we learn your taste",
         ReasonKind.PERSONALIZATION_OFF: "Popular pick (personalization is off)",
+        ReasonKind.BOOST: "Promoted",
     }[top.kind]

@@ -133,7 +133,13 @@ def _csv_value(key: str, value: str) -> Any:
     return value
 
 
-CONTENT_KEYS = {"contentType": "content_type", "type": "content_type", "content_id": "id"}
+CONTENT_KEYS = {
+    "contentType": "content_type",
+    "type": "content_type",
+    "content_id": "id",
+    "availableFrom": "available_from",
+    "expiresAt": "expires_at",
+}
 EVENT_KEYS = {
     "eventId": "event_id",
     "userId": "user_id",

@@ -21,15 +21,18 @@ from app.ml import hybrid
 from app.ml.hybrid import Candidate, Ranked
 from app.ml.signals import UserHistory
 from app.ml.sources import Source
+from app.repositories.content import ContentRepository
+from app.repositories.filters import ContentRules
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.services import candidates, result_cache
+from app.services.controls import Controls, rerank_ids
 from app.services.engine import GLOBAL_GENERATION, ActiveModel, Recommender
 from app.services.explain import Reason, ReasonKind, reasons_for, sentence
 from app.services.request import RecItem, RecJob, RecRequest, RecResult, Strategy
 from app.services.users import generation_key
 from app.services.validation import check_count
 
-__all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
+__all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "rerank", "similar_content", "trending"]
 
 
 async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
@@ -42,8 +45,9 @@ async def recommend(recommender: Recommender, request: RecRequest, *, request_id
     if raw is not None:
         result = result_cache.decode(raw, request_id=request_id)
     else:
-        result = await _compute(recommender, request, model, request_id=request_id)
-        await recommender.cache.set(key, result_cache.encode(result), recommender.settings.cache_ttl_seconds)
+        result, ttl = await _compute(recommender, request, model, request_id=request_id)
+        if ttl > 0:
+            await recommender.cache.set(key, result_cache.encode(result), ttl)
     result.response_time_ms = round((time.perf_counter() - started) * 1000, 3)
     RECOMMENDATION_REQUESTS.labels(request.strategy.name, str(result.cached).lower()).inc()
     RECOMMENDATION_LATENCY.labels(request.strategy.name).observe(result.response_time_ms / 1000)
@@ -62,20 +66,20 @@ def _validate(request: RecRequest, max_count: int) -> None:
 
 async def _cache_key(recommender: Recommender, request: RecRequest, model: ActiveModel | None) -> str:
     user_gen, global_gen = await recommender.cache.get_many([generation_key(request.user_id), GLOBAL_GENERATION])
+    recommender.note_generation(int(global_gen or 0))
     version = model.version_id if model else 0
     return result_cache.result_key(request, user_gen=user_gen, global_gen=global_gen, version=version)
 
 
 async def _compute(
     recommender: Recommender, request: RecRequest, model: ActiveModel | None, *, request_id: str
-) -> RecResult:
+) -> tuple[RecResult, int]:
+    """The result and how long it may be cached (never past the next availability-window change)."""
     async with recommender.sessions() as session:
         job = await build_job(recommender, session, request, model)
-        sources, titles = await candidates.gather(job)
-        ranked = hybrid.blend(sources, request.count, weights=job.weights)
-        ranked = await _top_up(recommender, job.repo, ranked, request.count, job.filters)
-        items = _explain(job, ranked, titles)
-    return RecResult(
+        items = await rank(job, request.count)
+        window = await recommender.seconds_to_window_change(job.repo)
+    result = RecResult(
         user_id=request.user_id,
         items=items,
         request_id=request_id,
@@ -85,6 +89,21 @@ async def _compute(
         cached=False,
         strategy=request.strategy,
     )
+    return result, int(min(recommender.settings.cache_ttl_seconds, window))
+
+
+async def rank(job: RecJob, count: int) -> list[RecItem]:
+    """Candidates of every weighted source, blended with the request's boosts and diversity, topped up, explained."""
+    controls = job.request.controls
+    sources, titles = await candidates.gather(job)
+    ids = sorted({c.item_id for found in sources.values() for c in found})
+    boosts = await ContentRepository(job.session).boost_factors(ids, [(b.rules, b.factor) for b in controls.boosts])
+    vectors = await job.repo.embeddings(ids) if controls.diversity > 0 and ids else None
+    ranked = hybrid.blend(
+        sources, count, weights=job.weights, diversity=controls.diversity, vectors=vectors, boosts=boosts
+    )
+    ranked = await _top_up(job.recommender, job.repo, ranked, count, job.filters)
+    return _explain(job, ranked, titles)
 
 
 async def build_job(
@@ -117,9 +136,10 @@ async def build_job(
 
 def _filters(request: RecRequest, consumed: set[str], *, complete: bool) -> Filters:
     """Exclude what the user consumed: shipped as ids when the history read holds it all, else by anti-join."""
+    rules = request.controls.rules
     if complete:
-        return Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))))
-    return Filters(request.content_type, tuple(sorted(request.exclude_ids)), exclude_user=request.user_id)
+        return Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))), rules=rules)
+    return Filters(request.content_type, tuple(sorted(request.exclude_ids)), exclude_user=request.user_id, rules=rules)
 
 
 async def _top_up(
@@ -155,9 +175,10 @@ def _explain(job: RecJob, ranked: list[Ranked], titles: dict[str, tuple[str, str
 
 
 async def similar_content(
-    recommender: Recommender, *, content_id: str, count: int, by: str = "content"
+    recommender: Recommender, *, content_id: str, count: int, by: str = "content", rules: ContentRules | None = None
 ) -> list[RecItem]:
-    """Published items nearest to one item: by content embedding, or by the active model's item factors."""
+    """Published, available items matching the rules, nearest to one item: by content embedding, or by the
+    active model's item-factor neighbours."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     model = await recommender.active_model() if by == "collaborative" else None
     async with recommender.sessions() as session:
@@ -165,7 +186,7 @@ async def similar_content(
         titles = await repo.titles([content_id])
         if content_id not in titles:
             raise NotFound(f"content {content_id!r} not found", field="contentId")
-        f = Filters(exclude=(content_id,))
+        f = Filters(exclude=(content_id,), rules=rules)
         if by != "collaborative":
             found = await repo.embedding_neighbors(content_id, f=f, k=count)
         elif model is None:  # nothing trained yet: no collaborative neighbours
@@ -195,12 +216,17 @@ def _neighbours(found: list[Candidate], anchor: str, title: str, *, collaborativ
 
 
 async def trending(
-    recommender: Recommender, *, count: int, content_type: str | None, window_hours: int
+    recommender: Recommender,
+    *,
+    count: int,
+    content_type: str | None,
+    window_hours: int,
+    rules: ContentRules | None = None,
 ) -> list[RecItem]:
     """Items with the most weighted engagement in the window, topped up with all-time popular ones."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     check_count(window_hours, name="windowHours", maximum=24 * 366)
-    f = Filters(content_type)
+    f = Filters(content_type, rules=rules)
     async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
@@ -214,3 +240,43 @@ async def trending(
             RecItem(item.item_id, round(item.score, 6), rank, sentence(reasons, {}, window_hours=window_hours), reasons)
         )
     return items
+
+
+async def rerank(
+    recommender: Recommender, *, user_id: str, content_ids: list[str], controls: Controls, strategy: Strategy
+) -> tuple[list[RecItem], list[str]]:
+    """The eligible given items ordered for the user by the same blend; plus the given ids that are unknown
+    or ineligible (unpublished, outside their window, not matching the placement's filter).
+
+    Each source is read twice: as for `recommendations` (its own top list, which sets the rank scale the
+    blend normalises over) and restricted to exactly the given items (so every one it can score is scored,
+    seen items included); the blend runs over both and keeps the given items. Diversity is not applied:
+    the caller's list is ordered, not replaced."""
+    given = rerank_ids(content_ids)
+    model = await recommender.active_model()
+    async with recommender.sessions() as session:
+        ok = await ContentRepository(session).eligible_ids(given, controls.rules)
+        keep = [cid for cid in given if cid in ok]
+        if keep:
+            request = RecRequest(user_id=user_id, count=len(keep), strategy=strategy, controls=controls)
+            job = await build_job(recommender, session, request, model)
+            items = await _rerank(job, keep)
+        else:
+            items = []
+    return items, [cid for cid in given if cid not in ok]
+
+
+async def _rerank(job: RecJob, keep: list[str]) -> list[RecItem]:
+    context, titles = await candidates.gather(job)
+    job.filters = Filters(rules=job.request.controls.rules, only=tuple(keep))
+    scored, more_titles = await candidates.gather(job)
+    sources = {name: [*context.get(name, []), *scored.get(name, [])] for name in context.keys() | scored.keys()}
+    ids = sorted({c.item_id for found in sources.values() for c in found})
+    boosts = [(b.rules, b.factor) for b in job.request.controls.boosts]
+    factors = await ContentRepository(job.session).boost_factors(ids, boosts)
+    wanted = set(keep)
+    ranked = hybrid.blend(sources, len(ids), weights=job.weights, boosts=factors)
+    ranked = await _top_up(
+        job.recommender, job.repo, [r for r in ranked if r.item_id in wanted], len(keep), job.filters
+    )
+    return _explain(job, ranked, titles | more_titles)

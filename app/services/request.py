@@ -8,7 +8,6 @@ respects, the blend weights, the repository), built once and passed to every sou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -20,6 +19,7 @@ from app.ml.serving import FALLBACK, ServingConfig
 from app.ml.signals import UserHistory
 from app.ml.sources import ReasonKind, Source
 from app.repositories.retrieval import Filters, RetrievalRepository
+from app.services.controls import Controls
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,9 +51,7 @@ class RecRequest:
     strategy: Strategy = Strategy.HYBRID
     exclude_ids: tuple[str, ...] = ()
     context: object | None = None
-    content_filter: Mapping[str, Any] | None = None
-    boosts: Mapping[str, float] | None = None
-    diversity: float = 0.0
+    controls: Controls = field(default_factory=Controls)  # content rules, boosts, MMR diversity, placement
     offset: int = 0
     session_id: str | None = None
 

@@ -24,6 +24,7 @@ def request_digest(request: RecRequest) -> str:
     args = {f.name: getattr(request, f.name) for f in fields(request) if f.name not in NOT_IN_DIGEST}
     args["exclude_ids"] = sorted(request.exclude_ids)
     args["strategy"] = request.strategy.value
+    args["controls"] = request.controls.key()  # filter, boosts, diversity, placement and its version
     blob = json.dumps(args, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -54,7 +55,10 @@ def decode(raw: bytes, *, request_id: str) -> RecResult:
             score=item["score"],
             rank=item["rank"],
             explanation=item["explanation"],
-            reasons=[Reason(ReasonKind(r["kind"]), r["anchor_content_id"], r["weight"]) for r in item["reasons"]],
+            reasons=[
+                Reason(ReasonKind(r["kind"]), r["anchor_content_id"], r["weight"], r.get("factor"))
+                for r in item["reasons"]
+            ],
         )
         for item in data["items"]
     ]

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError, ValidationInfo, field_validator
 
 from app.errors import InvalidInput
 
@@ -72,9 +72,24 @@ class ContentWrite(_Strict):
     category: str | None = Field(None, max_length=255)
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    available_from: datetime | None = None
+    expires_at: datetime | None = None
 
     _json = field_validator("metadata")(_check_json)
     _text = field_validator("title", "description", "category")(_check_text)
+
+    @field_validator("available_from", "expires_at")
+    @classmethod
+    def _aware_window(cls, value: datetime | None) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _window_order(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("available_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be after availableFrom")
+        return value
 
     @field_validator("title")
     @classmethod
@@ -141,6 +156,8 @@ FIELD_NAMES = {
     "session_id": "sessionId",
     "device_type": "deviceType",
     "data_sharing": "dataSharing",
+    "available_from": "availableFrom",
+    "expires_at": "expiresAt",
 }
 
 

@@ -95,6 +95,9 @@ BASE_INPUTS = {
     "ContentInput": {"id": "c2", "title": "t", "contentType": "VIDEO"},
     "EventInput": {"userId": "u1", "contentId": "c1", "eventType": "view"},
     "PrivacyInput": {"personalization": True},
+    "ContentFilterInput": {},
+    "BoostInput": {"filter": {}, "factor": 2.0},
+    "PlacementInput": {"name": "p1"},
 }
 PLAIN = {
     "ID": "c1",
@@ -160,7 +163,7 @@ def _operation(kind: str, name: str, target: str, inner: str | None, value: Any)
 
 
 async def _fingerprint(state: AppState) -> tuple[int, ...]:
-    tables = ["users", "content", "events", "event_types", "api_keys", "user_factors", "item_factors"]
+    tables = ["users", "content", "events", "event_types", "api_keys", "user_factors", "item_factors", "placements"]
     sql = " UNION ALL ".join(
         f"SELECT '{t}', count(*), md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {t} t"
         for t in tables

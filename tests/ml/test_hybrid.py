@@ -124,3 +124,28 @@ def test_history_weights_shift_to_content_only_within_the_strategy() -> None:
     assert short["content"] > hybrid_w["content"] and "item_neighbors" not in short
     assert config.adapt(config.blend("collaborative"), 1).keys() == {"collaborative"}
     assert config.adapt(config.blend("popular"), 0) == config.blend("popular")
+
+
+def test_boost_multiplies_scores_before_ranking() -> None:
+    sources = {"popular": [Candidate(f"i{n}", float(10 - n)) for n in range(10)]}
+    plain = blend(sources, 10, weights={"popular": 1.0})
+    boosted = blend(sources, 10, weights={"popular": 1.0}, boosts={"i7": 4.0, "i0": 0.2})
+    order = [r.item_id for r in boosted]
+    assert [r.item_id for r in plain][:3] == ["i0", "i1", "i2"]
+    assert order[0] == "i7" and order.index("i0") > 2
+    assert {r.item_id: r.boost for r in boosted if r.boost != 1.0} == {"i7": 4.0, "i0": 0.2}
+    scores = [r.score for r in boosted]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    factors=st.dictionaries(st.sampled_from([f"i{n}" for n in range(8)]), st.floats(0.01, 10.0), max_size=8),
+    count=st.integers(1, 8),
+)
+def test_boost_properties(factors: dict[str, float], count: int) -> None:
+    sources = {"popular": [Candidate(f"i{n}", float(n)) for n in range(8)]}
+    ranked = blend(sources, count, weights={"popular": 1.0}, boosts=factors)
+    scores = [r.score for r in ranked]
+    assert len(ranked) == count and scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert all(r.boost == factors.get(r.item_id, 1.0) for r in ranked)
