@@ -206,11 +206,12 @@ async def test_trending_and_user_field(ml: Query) -> None:
 async def test_model_versions_and_activation(ml: Query) -> None:
     body = await ml("{ modelVersions { id kind status params metrics trainedAt trainingStats } }")
     versions = body["data"]["modelVersions"]
-    assert versions[0]["status"] == "ACTIVE".lower() and "ndcg@10" in versions[0]["metrics"]
-    assert versions[0]["trainingStats"]["interactions"] > 0
+    # Other engine tests may train and activate versions of their own: look at whichever one is active.
+    (active,) = [v for v in versions if v["status"] == "active"]
+    assert "ndcg@10" in active["metrics"] and active["trainingStats"]["interactions"] > 0
     missing = await ml("mutation { activateModel(id: 999) { id } }")
     assert error_codes(missing) == ["NOT_FOUND"]
-    again = await ml("mutation { activateModel(id: %d) { id status } }" % versions[0]["id"])
+    again = await ml("mutation { activateModel(id: %d) { id status } }" % active["id"])
     assert again["data"]["activateModel"]["status"] == "active"
 
 
