@@ -47,7 +47,18 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def create_partitions(engine: AsyncEngine, months_ahead: int) -> int:
-    """Create the coming months' event partitions; returns how many were new."""
+    """Create the coming months' event and impression partitions; returns how many were new."""
     async with engine.begin() as conn:
         result = await conn.execute(text("SELECT create_event_partitions(:m)"), {"m": months_ahead})
+        return int(result.scalar_one())
+
+
+async def drop_old_impressions(engine: AsyncEngine, keep_months: int) -> int:
+    """Apply the impressions retention (0 keeps everything); returns how many monthly partitions went."""
+    if keep_months <= 0:
+        return 0
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text("SELECT drop_month_partitions('impressions', 'served_at', :k)"), {"k": keep_months}
+        )
         return int(result.scalar_one())

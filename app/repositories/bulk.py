@@ -20,6 +20,7 @@ EVENT_COLUMNS = (
     "device_type",
     "platform",
     "metadata",
+    "recommendation_id",
 )
 
 
@@ -112,3 +113,25 @@ async def copy_links(session: AsyncSession, version_id: int, rows: Sequence[tupl
     await driver.copy_records_to_table(
         "item_links", records=records, columns=["model_version_id", "content_id", "neighbor_id", "weight"]
     )
+
+
+IMPRESSION_COLUMNS = (
+    "request_id",
+    "parent_request_id",
+    "user_id",
+    "session_id",
+    "strategy",
+    "placement",
+    "model_version",
+    "experiment",
+    "arm",
+    "item_ids",
+    "cached",
+    "served_at",
+)
+
+
+async def copy_impressions(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY served lists (IMPRESSION_COLUMNS order) into `impressions`, in the session's transaction."""
+    driver = await _raw(session)
+    await driver.copy_records_to_table("impressions", records=records, columns=list(IMPRESSION_COLUMNS))

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
 from app.resolvers import events as events_r
+from app.resolvers import online as online_r
 from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
 from app.resolvers.permissions import AdminAccess, ClientAccess
@@ -50,7 +51,7 @@ class Query:
     recommendations = strawberry.field(
         resolver=rec_r.recommendations,
         permission_classes=CLIENT,
-        description="Personalized, explained recommendations for a user.",
+        description="Personalized, explained recommendations for a user or an anonymous session.",
     )
     similar_content = strawberry.field(
         resolver=rec_r.similar_content,
@@ -64,6 +65,15 @@ class Query:
     )
     model_versions = strawberry.field(
         resolver=admin_r.model_versions, permission_classes=CLIENT, description="Trained model versions."
+    )
+    # the online loop
+    recommendation_stats = strawberry.field(
+        resolver=online_r.recommendation_stats,
+        permission_classes=ADMIN,
+        description="Impressions, clicks, CTR and conversions of served lists, grouped as asked.",
+    )
+    experiments = strawberry.field(
+        resolver=online_r.experiments, permission_classes=ADMIN, description="A/B experiments, running ones first."
     )
 
 
@@ -106,6 +116,18 @@ class Mutation:
         resolver=admin_r.activate_model,
         permission_classes=ADMIN,
         description="Make a model version active (rollback or roll forward).",
+    )
+    # the online loop
+    upsert_experiment = strawberry.mutation(
+        resolver=online_r.upsert_experiment, permission_classes=ADMIN, description="Create or replace an experiment."
+    )
+    stop_experiment = strawberry.mutation(
+        resolver=online_r.stop_experiment, permission_classes=ADMIN, description="Stop a running experiment."
+    )
+    merge_session = strawberry.mutation(
+        resolver=online_r.merge_session,
+        permission_classes=CLIENT,
+        description="Attach an anonymous session's events to a user who signed in (idempotent).",
     )
 
 

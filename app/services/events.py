@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,10 @@ from app.repositories.event_types import EventTypeRepository
 from app.repositories.events import EventRepository
 from app.repositories.pagination import decode_cursor
 from app.repositories.users import UserRepository
+from app.services.attribution import count_outcomes
 from app.services.content import BatchOutcome, Page
+from app.services.impressions import Impression
+from app.services.sessions import event_subject
 from app.services.validation import EventWrite, check_count, validate
 
 
@@ -38,7 +41,12 @@ class LoggedBatch:
 
 
 async def log_events(
-    session: AsyncSession, *, inputs: Sequence[dict[str, Any]], max_batch: int, single: bool = False
+    session: AsyncSession,
+    *,
+    inputs: Sequence[dict[str, Any]],
+    max_batch: int,
+    single: bool = False,
+    recent: Mapping[str, Impression] | None = None,
 ) -> LoggedBatch:
     """Store the valid events of a batch in one transaction; invalid ones are reported by index."""
     check_count(len(inputs), name="inputs", maximum=max_batch)
@@ -52,15 +60,18 @@ async def log_events(
         await session.commit()
     batch.outcome.accepted = len(batch.stored_ids)
     batch.outcome.duplicates = len(inputs) - len(errors) - len(batch.stored_ids)
-    for row in rows:
-        if row["event_id"] in batch.stored_ids:
-            EVENTS_INGESTED.labels(row["event_type"]).inc()
+    stored = [row for row in rows if row["event_id"] in batch.stored_ids]
+    for row in stored:
+        EVENTS_INGESTED.labels(row["event_type"]).inc()
+    await count_outcomes(session, stored, recent or {})
     return batch
 
 
-async def log_event(session: AsyncSession, *, data: dict[str, Any]) -> tuple[Event, bool, LoggedBatch]:
+async def log_event(
+    session: AsyncSession, *, data: dict[str, Any], recent: Mapping[str, Impression] | None = None
+) -> tuple[Event, bool, LoggedBatch]:
     """Store one event; returns the stored event and whether its id was already stored."""
-    batch = await log_events(session, inputs=[data], max_batch=1, single=True)
+    batch = await log_events(session, inputs=[data], max_batch=1, single=True, recent=recent)
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
         raise InvalidInput(message, field=message.split(":", 1)[0])
@@ -82,7 +93,9 @@ async def _validated(
     errors: list[tuple[int, str]] = []
     for index, data in enumerate(inputs):
         try:
-            writes[index] = validate(EventWrite, data, prefix=_prefix(index, single))
+            write = validate(EventWrite, data, prefix=_prefix(index, single))
+            write.user_id = event_subject(write.user_id, write.session_id, prefix=_prefix(index, single))
+            writes[index] = write
         except AppError as exc:
             errors.append((index, exc.message))
     types = {t.name: t for t in await EventTypeRepository(session).list_all()}
@@ -129,13 +142,16 @@ async def list_events(session: AsyncSession, *, user_id: str, first: int, after:
     return Page(items=rows[:first], has_next=len(rows) > first, total=total)
 
 
-async def set_event_type_weight(session: AsyncSession, *, event_type: str, weight: float) -> EventType:
-    """Create or change an event type's weight (a negative weight marks an exclusion like dislike)."""
+async def set_event_type_weight(
+    session: AsyncSession, *, event_type: str, weight: float, conversion: bool | None = None
+) -> EventType:
+    """Create or change an event type's weight (a negative weight marks an exclusion like dislike) and
+    whether it counts as a conversion (None keeps the stored flag; new types are not conversions)."""
     if not (-100.0 <= weight <= 100.0) or weight != weight:
         raise InvalidInput("weight must be a number between -100 and 100", field="weight")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", event_type):
         raise InvalidInput("eventType must match ^[a-z][a-z0-9_]{0,63}$", field="eventType")
-    row = await EventTypeRepository(session).set_weight(event_type, weight)
+    row = await EventTypeRepository(session).set_weight(event_type, weight, conversion=conversion)
     await session.commit()
     return row
 

@@ -140,6 +140,7 @@ EVENT_KEYS = {
     "eventType": "event_type",
     "sessionId": "session_id",
     "deviceType": "device_type",
+    "recommendationId": "recommendation_id",
 }
 
 

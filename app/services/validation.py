@@ -105,9 +105,10 @@ class EventWrite(_Strict):
     """A behavior event."""
 
     event_id: uuid.UUID | None = None
-    user_id: str = Field(min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
+    user_id: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[a-zA-Z0-9_.@:-]+$")
     content_id: str = Field(min_length=1, max_length=255, pattern=ID_PATTERN)
     event_type: str = Field(min_length=1, max_length=64)
+    recommendation_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
     value: float | None = Field(None, ge=-1e6, le=1e6)
     timestamp: datetime | None = None
     session_id: str | None = Field(None, max_length=255)
@@ -135,6 +136,7 @@ FIELD_NAMES = {
     "session_id": "sessionId",
     "device_type": "deviceType",
     "data_sharing": "dataSharing",
+    "recommendation_id": "recommendationId",
 }
 
 
