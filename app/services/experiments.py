@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import SessionFactory
@@ -44,16 +44,12 @@ class ExperimentWrite(_Strict):
 
     @field_validator("arms")
     @classmethod
-    def _distinct(cls, arms: list[ArmWrite]) -> list[ArmWrite]:
+    def _arms(cls, arms: list[ArmWrite]) -> list[ArmWrite]:
         if len({a.name for a in arms}) != len(arms):
             raise ValueError("arm names must be distinct")
+        if sum(a.traffic for a in arms) > 1 + TRAFFIC_SLACK:
+            raise ValueError("the arms' traffic must add up to at most 1")
         return arms
-
-    @model_validator(mode="after")
-    def _traffic(self) -> ExperimentWrite:
-        if sum(a.traffic for a in self.arms) > 1 + TRAFFIC_SLACK:
-            raise ValueError("arms: traffic must add up to at most 1")
-        return self
 
 
 @dataclass(frozen=True)

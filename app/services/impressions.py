@@ -109,7 +109,8 @@ class ImpressionWriter:
 
     async def _collect(self) -> list[Impression]:
         """Wait for one list, then up to `flush_seconds` for the batch to fill."""
-        self._pending.append(await self._queue.get())
+        first = await self._queue.get()  # not `self._pending.append(await …)`: flush may swap the list meanwhile
+        self._pending.append(first)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.flush_seconds
         while len(self._pending) < self.batch_size:
