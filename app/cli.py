@@ -73,7 +73,7 @@ def serve(
 
 @app.command()
 def migrate() -> None:
-    """Upgrade the database schema to head and create the coming months' event partitions."""
+    """Upgrade the database schema to head and create the coming months' event and impression partitions."""
     from app import migrate as migrations
     from app.db import resolve_database_url
 
@@ -85,7 +85,7 @@ def migrate() -> None:
         return await migrations.create_partitions(state.engine, settings.partition_months_ahead)
 
     created = run(partitions, settings)
-    console.print(f"schema at head ({migrations.head_revision(url)}); {created} new event partition(s)")
+    console.print(f"schema at head ({migrations.head_revision(url)}); {created} new partition(s)")
 
 
 @app.command("export-schema")
@@ -152,7 +152,8 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to rev
     console.print(f"revoked {name}")
 
 
-from app import cli_data  # noqa: E402  (registers import/train/evaluate/demo commands)
-from app.bench import cli as bench_cli  # noqa: E402  (registers the bench commands)
+# registers import/train/evaluate/demo, then experiment/export, then the bench commands
+from app import cli_data, cli_online  # noqa: E402
+from app.bench import cli as bench_cli  # noqa: E402
 
-__all__ = ["app", "bench_cli", "cli_data"]
+__all__ = ["app", "bench_cli", "cli_data", "cli_online"]

@@ -9,6 +9,7 @@ import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from app import migrate
 from app.config import AuthMode
 from app.context import AppState
 from app.main import build_state, close_state, create_app
@@ -227,3 +228,22 @@ async def test_merge_session_moves_events_once(gql: GQL, state: AppState) -> Non
     assert again["eventsMoved"] == 0
     assert await scalar(state, "SELECT count(*) FROM events WHERE user_id = 'alice' AND session_id = 'visit-1'") == 3
     assert await scalar(state, "SELECT count(*) FROM users WHERE user_id LIKE '~%'") == 0
+
+
+async def test_impressions_are_partitioned_by_month_and_kept_for_the_retention(state: AppState) -> None:
+    insert = """INSERT INTO impressions (request_id, user_id, strategy, item_ids, served_at)
+                VALUES (:r, 'u', 'hybrid', ARRAY['c1'], now() - make_interval(months => :m))"""
+    async with state.engine.begin() as conn:
+        await conn.execute(
+            text("SELECT create_month_partition('impressions', 'served_at', now() - interval '12 months')")
+        )
+        for request_id, months in (("now", 0), ("year-ago", 12), ("ancient", 60)):
+            await conn.execute(text(insert), {"r": request_id, "m": months})
+        placed = dict((await conn.execute(text("SELECT request_id, tableoid::regclass::text FROM impressions"))).all())
+    now = datetime.now(UTC)
+    assert placed["now"] == f"impressions_y{now:%Y}m{now:%m}" and placed["ancient"] == "impressions_default"
+    assert placed["year-ago"].startswith("impressions_y")
+    assert await migrate.drop_old_impressions(state.engine, 0) == 0  # 0 keeps everything
+    assert await migrate.drop_old_impressions(state.engine, 6) == 1
+    assert await scalar(state, "SELECT array_agg(request_id) FROM impressions") == ["now"]
+    assert await scalar(state, "SELECT to_regclass(:p)", p=placed["year-ago"]) is None
