@@ -121,12 +121,25 @@ def import_movielens(
 def train(
     force: Annotated[bool, typer.Option(help="Activate even if the gate prefers the active model.")] = False,
     seed: Annotated[int | None, typer.Option(help="Random seed (default RECENGINE_TRAINING_SEED).")] = None,
-    factors: Annotated[int | None, typer.Option(help="Latent factors (default RECENGINE_ALS_FACTORS).")] = None,
-    iterations: Annotated[int | None, typer.Option(help="ALS iterations (default RECENGINE_ALS_ITERATIONS).")] = None,
+    factors: Annotated[int | None, typer.Option(help="Latent factors (overrides the config's als.factors).")] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="ALS iterations (overrides the config's als.iterations).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Serving configuration JSON (blend weights, ALS, links); default app/ml/serving.json."),
+    ] = None,
 ) -> None:
-    """Embed new content, train ALS, store the factors, and activate the model if it passes the gate."""
+    """Embed new content, train ALS and the link tables, store them with the serving configuration, and
+    activate the model if it passes the gate."""
+    from app.ml.serving import ServingConfig
     from app.ml.training import train as do_train
     from app.services.engine import GLOBAL_GENERATION
+
+    chosen = ServingConfig.load(config)
+    overrides = {k: v for k, v in (("factors", factors), ("iterations", iterations)) if v is not None}
+    if overrides:
+        chosen = chosen.model_copy(update={"als": chosen.als.model_copy(update=overrides)})
 
     async def main(state: Any) -> Any:
         with progress_bar() as bar:
@@ -140,10 +153,9 @@ def train(
             report = await do_train(
                 state.sessions,
                 state.settings,
+                config=chosen,
                 force=force,
                 seed=seed,
-                factors=factors,
-                iterations=iterations,
                 step=step,
             )
         if report.activated:

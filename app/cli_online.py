@@ -78,7 +78,7 @@ def export_recommendations(
 ) -> None:
     """Every user's recommendations as one JSON line each, through the API's serving code."""
     from app.services import export, serving
-    from app.services.recommendations import Strategy
+    from app.services.request import Strategy
 
     try:
         chosen = Strategy(strategy.lower())

@@ -47,19 +47,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(1000, ge=1, description="Largest list accepted by batch mutations.")
     max_page_size: int = Field(100, ge=1, description="Largest `first` or `count` on any list.")
     embedding_batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
-    als_factors: int = Field(32, ge=2, description="Latent factors of the ALS model (tuned on validation).")
-    als_iterations: int = Field(15, ge=1, description="ALS training iterations.")
-    als_regularization: float = Field(5.0, ge=0, description="ALS L2 regularization (tuned on validation).")
-    als_alpha: float = Field(
-        1.0, gt=0, description="Confidence scale: an event of weight w counts 1 + alpha*w (tuned on validation)."
-    )
     training_seed: int = Field(42, description="Random seed of model training.")
-    decay_half_life_days: float = Field(
-        90.0, gt=0, description="Half-life of event weights in training and profile embeddings."
-    )
-    trending_window_hours: int = Field(
-        720, ge=1, description="Window of the trending source inside recommendations (the query has its own)."
-    )
     partition_months_ahead: int = Field(3, ge=0, description="Monthly event partitions created ahead of time.")
     # The online loop (impressions, paging, experiments): kept together for easy merges.
     impression_retention_months: int = Field(

@@ -24,7 +24,7 @@ from app.services.cache import Cache
 if TYPE_CHECKING:
     from app.loaders import Loaders
     from app.security.ratelimit import RateLimiter
-    from app.services.engine import Engine
+    from app.services.engine import Recommender
     from app.services.experiments import ExperimentDirectory
     from app.services.impressions import ImpressionWriter
 
@@ -39,7 +39,7 @@ class AppState:
     engine: AsyncEngine
     sessions: SessionFactory
     cache: Cache
-    recommender: Engine
+    recommender: Recommender
     impressions: ImpressionWriter  # records every served list, off the request path
     experiments: ExperimentDirectory  # the running A/B experiments, re-read every few seconds
     database_url: str = ""

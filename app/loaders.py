@@ -1,4 +1,8 @@
-"""Per-request DataLoaders: every list of related objects loads in one batched query."""
+"""Per-request DataLoaders: every list of related objects loads in one batched query.
+
+The `*_node` loaders hand out GraphQL objects, so a type that points at another type (an event
+at its user, a recommended item at its content) needs no import of that type's module.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from app.models import Content, Event, User
 from app.repositories.content import ContentRepository
 from app.repositories.events import EventRepository
 from app.repositories.users import UserRepository
+from app.schema.content import Content as ContentNode
+from app.schema.users import User as UserNode
 
 
 @dataclass
@@ -20,6 +26,8 @@ class Loaders:
 
     content_by_id: DataLoader[str, Content | None]
     user_by_id: DataLoader[str, User | None]
+    content_node: DataLoader[str, ContentNode | None]
+    user_node: DataLoader[str, UserNode | None]
     latest_events: DataLoader[tuple[str, int], list[Event]]
     event_counts: DataLoader[str, int]
 
@@ -51,9 +59,22 @@ def create_loaders(sessions: SessionFactory) -> Loaders:
             counts = await EventRepository(session).count_for_users(list(ids))
         return [counts.get(i, 0) for i in ids]
 
+    content_by_id: DataLoader[str, Content | None] = DataLoader(load_fn=load_content)
+    user_by_id: DataLoader[str, User | None] = DataLoader(load_fn=load_users)
+
+    async def content_nodes(ids: Sequence[str]) -> list[ContentNode | None]:
+        rows = await content_by_id.load_many(ids)
+        return [ContentNode.from_model(r) if r else None for r in rows]
+
+    async def user_nodes(ids: Sequence[str]) -> list[UserNode | None]:
+        rows = await user_by_id.load_many(ids)
+        return [UserNode.from_model(r) if r else None for r in rows]
+
     return Loaders(
-        content_by_id=DataLoader(load_fn=load_content),
-        user_by_id=DataLoader(load_fn=load_users),
+        content_by_id=content_by_id,
+        user_by_id=user_by_id,
+        content_node=DataLoader(load_fn=content_nodes),
+        user_node=DataLoader(load_fn=user_nodes),
         latest_events=DataLoader(load_fn=load_events),
         event_counts=DataLoader(load_fn=count_events),
     )

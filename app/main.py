@@ -32,7 +32,7 @@ from app.security.limits import graphiql_enabled
 from app.security.ratelimit import RateLimiter
 from app.services import auth
 from app.services.cache import create_cache
-from app.services.engine import Engine
+from app.services.engine import Recommender
 from app.services.experiments import ExperimentDirectory
 from app.services.impressions import ImpressionWriter
 
@@ -88,7 +88,7 @@ async def build_state(settings: Settings) -> AppState:
     engine = create_engine(url, settings)
     sessions = session_factory(engine)
     cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
-    recommender = Engine(settings, sessions, cache)
+    recommender = Recommender(settings, sessions, cache)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     impressions = ImpressionWriter(
         sessions,

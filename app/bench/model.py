@@ -14,7 +14,9 @@ from app.db import SessionFactory
 from app.ml.als import ALSModel
 from app.ml.gate import EventArrays
 from app.ml.links import link_rows
-from app.ml.training import event_weights, fit, interactions
+from app.ml.serving import default_config
+from app.ml.signals import event_weights
+from app.ml.training import fit, interactions
 from app.repositories import bulk
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
@@ -37,7 +39,7 @@ def event_arrays(spec: synth.Spec, weights: dict[str, float]) -> EventArrays:
     for part in synth.event_chunks(spec):
         users.append(np.array(synth.user_id(part.user), dtype=object))
         items.append(np.array(synth.content_id(part.item), dtype=object))
-        w.append(event_weights(part.types, part.value, weights))
+        w.append(event_weights(part.types, part.value, weights).astype(np.float32))
         ts.append(part.ts)
     return EventArrays(np.concatenate(users), np.concatenate(items), np.concatenate(w), np.concatenate(ts))
 
@@ -50,10 +52,11 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     arrays = event_arrays(spec, weights)
     arrays_s = time.perf_counter() - started
     started = time.perf_counter()
-    inter = interactions(arrays, settings)
-    model, _ = fit(arrays, settings, seed=settings.training_seed, inter=inter)
+    config = default_config()
+    inter = interactions(arrays, config, now=time.time())
+    model, _ = fit(arrays, config, seed=settings.training_seed, inter=inter)
     fit_s = time.perf_counter() - started
-    links, _kind = link_rows(inter)
+    links, _kind = link_rows(inter, config.links)
     store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
     return TrainTiming(
         round(arrays_s, 3), round(fit_s, 3), round(store_s, 3), round(index_s, 3), int(arrays.user_ids.size)
@@ -66,7 +69,7 @@ def fit_only(weights: dict[str, float], settings: Settings, spec: synth.Spec) ->
     arrays = event_arrays(spec, weights)
     arrays_s = time.perf_counter() - started
     started = time.perf_counter()
-    fit(arrays, settings, seed=settings.training_seed)
+    fit(arrays, default_config(), seed=settings.training_seed)
     return TrainTiming(round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0, int(arrays.user_ids.size))
 
 
@@ -76,7 +79,9 @@ async def _store(
     started = time.perf_counter()
     async with sessions() as session:
         repo = ModelVersionRepository(session)
-        version = await repo.add(kind="als", params=dict(model.params), stats={"events": events, "bench": True})
+        version = await repo.add(
+            kind="als", params=default_config().to_params(), stats={"events": events, "bench": True}
+        )
         await bulk.copy_factors(session, "item_factors", "content_id", version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
         await repo.write_links(version.id, links)

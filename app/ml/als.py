@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from app.ml.signals import decay, event_weight
+
+__all__ = ["DEFAULT_EVENT_WEIGHTS", "ALSModel", "Interactions", "build_interactions", "event_weight", "fold_in_vector"]
 
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "view": 1.0,
@@ -23,32 +26,7 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "rate": 1.0,
     "dislike": -4.0,
 }
-RATING_MIN = 0.5
-RATING_MAX = 5.0
-RATING_NEUTRAL = 2.5
-SECONDS_PER_DAY = 86_400.0
 _FORMAT_VERSION = 1
-
-
-def event_weight(event_type: str, value: float | None, weights: Mapping[str, float]) -> float:
-    """Training weight of one event.
-
-    A "rate" event weighs ``weights["rate"] * r`` with the rating r clamped to the
-    0.5-5 scale (a missing rating counts as the neutral 2.5): every rating stays a
-    positive signal, a 5-star rating (5.0) sits between a like and an add-to-cart,
-    and a half-star rating counts half a view. Other types weigh their table value
-    and ignore ``value``. A negative weight (dislike) is returned as is; callers
-    drop it from the positives. An unknown type raises ValueError.
-    """
-    if event_type not in weights:
-        raise ValueError(f"unknown event type {event_type!r}; known: {', '.join(sorted(weights))}")
-    weight = float(weights[event_type])
-    if event_type != "rate" or weight < 0:
-        return weight
-    rating = RATING_NEUTRAL if value is None else float(value)
-    if not math.isfinite(rating):
-        raise ValueError(f"rating must be a finite number, got {value!r}")
-    return weight * min(max(rating, RATING_MIN), RATING_MAX)
 
 
 @dataclass(frozen=True)
@@ -66,23 +44,6 @@ class Interactions:
     def item_index(self) -> dict[str, int]:
         """Column number of each item id."""
         return {item: col for col, item in enumerate(self.item_ids)}
-
-
-def _decay(timestamps: np.ndarray | None, n: int, half_life_days: float | None, now: float | None) -> np.ndarray:
-    """Per-event decay factor 0.5 ** (age_days / half_life); ones when no half-life."""
-    if half_life_days is None:
-        return np.ones(n, dtype=np.float64)
-    if not half_life_days > 0:
-        raise ValueError(f"half_life_days must be > 0, got {half_life_days}")
-    if timestamps is None:
-        raise ValueError("half_life_days needs timestamps")
-    stamps = np.asarray(timestamps, dtype=np.float64)
-    if stamps.shape != (n,):
-        raise ValueError(f"timestamps has shape {stamps.shape}, expected ({n},)")
-    reference = float(stamps.max()) if now is None and n else float(now or 0.0)
-    # Events from the future (clock skew) count as fresh, never more than fresh.
-    age_days = np.maximum(reference - stamps, 0.0) / SECONDS_PER_DAY
-    return np.power(0.5, age_days / half_life_days)
 
 
 def build_interactions(
@@ -112,7 +73,13 @@ def build_interactions(
         )
     if not np.isfinite(values).all():
         raise ValueError("weights must be finite")
-    values = values * _decay(timestamps, n, half_life_days, now)
+    if half_life_days is not None:
+        if timestamps is None or now is None:
+            raise ValueError("half_life_days needs timestamps and now")
+        stamps = np.asarray(timestamps, dtype=np.float64)
+        if stamps.shape != (n,):
+            raise ValueError(f"timestamps has shape {stamps.shape}, expected ({n},)")
+        values = values * decay(stamps, now, half_life_days)
     user_list = sorted({str(u) for u in users})
     item_list = sorted({str(i) for i in items} | {str(i) for i in item_universe or ()})
     rows = _codes(users, user_list)

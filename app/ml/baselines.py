@@ -22,7 +22,7 @@ def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-class Recommender(Protocol):
+class Baseline(Protocol):
     """What the evaluation needs from a model: fit on interactions, recommend top-n."""
 
     def fit(self, matrix: sp.csr_matrix) -> None:

@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
-from app.ml.hybrid import Candidate, profile_vector
+from app.ml import signals
+from app.ml.hybrid import Candidate
 
-SECONDS_PER_DAY = 86_400.0
+if TYPE_CHECKING:
+    from app.ml.serving import ServingConfig
+
+SECONDS_PER_DAY = signals.SECONDS_PER_DAY
 CHUNK = 512
 
 
@@ -39,22 +44,6 @@ class History:
         mat = sp.csr_matrix((ones, (self.users, self.items)), shape=(self.n_users, self.n_items))
         mat.data[:] = 1.0
         return mat
-
-    def last_timestamp(self) -> np.ndarray:
-        """Each user's latest interaction time (the user's "now"); 0 for users without one."""
-        out = np.zeros(self.n_users, dtype=np.int64)
-        np.maximum.at(out, self.users, self.timestamps)
-        return out
-
-    def recent_items(self, n: int) -> list[np.ndarray]:
-        """Each user's n most recent distinct items, newest first."""
-        order = np.lexsort((-np.arange(self.users.size), -self.timestamps, self.users))
-        result: list[list[int]] = [[] for _ in range(self.n_users)]
-        for u, i in zip(self.users[order], self.items[order], strict=True):
-            row = result[u]
-            if len(row) < n and i not in row:
-                row.append(int(i))
-        return [np.array(r, dtype=np.int64) for r in result]
 
 
 def top_k_masked(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,26 +97,58 @@ def collaborative(
     return chunked_top_k(lambda users: user_factors[users] @ item_factors.T, history.seen(), k)
 
 
-def profiles(item_vectors: np.ndarray, history: History, half_life_days: float) -> np.ndarray:
-    """Every user's time-decayed content profile (hybrid.profile_vector), ages from the user's now."""
-    now = history.last_timestamp()
-    out = np.zeros((history.n_users, item_vectors.shape[1]), dtype=np.float32)
-    order = np.argsort(history.users, kind="stable")
+def user_rows(history: History) -> list[np.ndarray]:
+    """Each user's interaction rows, newest first (ties: higher item index first, as SQL's content_id DESC)."""
+    order = np.lexsort((-history.items, -history.timestamps, history.users))
     bounds = np.searchsorted(history.users[order], np.arange(history.n_users + 1))
+    return [order[bounds[u] : bounds[u + 1]] for u in range(history.n_users)]
+
+
+def strongest_items(history: History, *, now: float, half_life_days: float | None, n: int) -> sp.csr_matrix:
+    """Users x items matrix of each user's `signals.strongest` items and their decayed totals."""
+    rows, cols, vals = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    for u, sel in enumerate(user_rows(history)):
+        names, totals = signals.strongest(
+            history.items[sel],
+            history.weights[sel],
+            history.timestamps[sel],
+            now=now,
+            half_life_days=half_life_days,
+            n=n,
+        )
+        rows.append(np.full(names.size, u, dtype=np.int64))
+        cols.append(names.astype(np.int64))
+        vals.append(totals)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(history.n_users, history.n_items)
+    )
+
+
+def profiles(item_vectors: np.ndarray, history: History, *, now: float, config: ServingConfig) -> np.ndarray:
+    """Every user's content profile (`signals.profile` over the user's strongest items)."""
+    top = strongest_items(history, now=now, half_life_days=config.half_life_days, n=config.link_items)
+    out = np.zeros((history.n_users, item_vectors.shape[1]), dtype=np.float32)
     for u in range(history.n_users):
-        sel = order[bounds[u] : bounds[u + 1]]
-        if sel.size:
-            ages = (now[u] - history.timestamps[sel]) / SECONDS_PER_DAY
-            out[u] = profile_vector(item_vectors[history.items[sel]], history.weights[sel], ages, half_life_days)
+        row = top.getrow(u)
+        if row.nnz:
+            out[u] = signals.profile(item_vectors[row.indices], row.data)
     return out
 
 
 def content(
-    item_vectors: np.ndarray, history: History, k: int, *, half_life_days: float
+    item_vectors: np.ndarray, history: History, k: int, *, now: float, config: ServingConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     """Content source: items by cosine similarity to the user's profile vector."""
-    prof = profiles(item_vectors, history, half_life_days)
+    prof = profiles(item_vectors, history, now=now, config=config)
     return chunked_top_k(lambda users: prof[users] @ item_vectors.T, history.seen(), k)
+
+
+def anchor_items(history: History, n: int) -> list[np.ndarray]:
+    """Each user's `signals.anchors`: the n latest distinct items with a positive event."""
+    return [
+        np.array(signals.anchors(history.items[sel], history.weights[sel], n), dtype=np.int64)
+        for sel in user_rows(history)
+    ]
 
 
 def neighbors(
@@ -139,7 +160,7 @@ def neighbors(
     (item_neighbors) and with ALS item factors (factor_neighbors).
     """
     unit = unit_rows(item_vectors)
-    anchors_of = history.recent_items(recent)
+    anchors_of = anchor_items(history, recent)
     seen = history.seen()
     idx = np.full((history.n_users, k), -1, dtype=np.int64)
     val = np.full((history.n_users, k), -np.inf)
@@ -179,33 +200,15 @@ def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix
     )
 
 
-CO_OCCURRENCE_ITEMS = 50
-
-
-def strongest(user_items: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Each row's n largest positive entries (ties by item index); the rest dropped."""
-    out = sp.lil_matrix(user_items.shape, dtype=np.float64)
-    for u in range(user_items.shape[0]):
-        row = user_items.getrow(u)
-        keep = row.data > 0
-        idx, data = row.indices[keep], row.data[keep]
-        top = np.lexsort((idx, -data))[:n]
-        out[u, idx[top]] = data[top]
-    return out.tocsr()
-
-
 def co_occurrence(
-    links: sp.csr_matrix, history: History, weights: np.ndarray, k: int
+    links: sp.csr_matrix, history: History, k: int, *, now: float, config: ServingConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Co-occurrence source: Σ over the user's strongest items of weight x link score; anchor = top contributor.
+    """Co-occurrence source: Σ over the user's strongest items of total x link score; anchor = top contributor.
 
-    Only each user's CO_OCCURRENCE_ITEMS items of largest (decayed, summed) weight take part, as in
-    serving, where the sum is one SQL GROUP BY whose cost grows with the items it starts from.
+    Only each user's `link_items` strongest items take part, as in serving, where the sum is one
+    SQL GROUP BY whose cost grows with the items it starts from.
     """
-    user_items = strongest(
-        sp.csr_matrix((weights, (history.users, history.items)), shape=(history.n_users, history.n_items)),
-        CO_OCCURRENCE_ITEMS,
-    )
+    user_items = strongest_items(history, now=now, half_life_days=config.half_life_days, n=config.link_items)
     idx, val = chunked_top_k(lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k)
     idx[val <= 0] = -1
     anc = np.full(idx.shape, -1, dtype=np.int64)
@@ -219,26 +222,17 @@ def co_occurrence(
 
 
 def popular(history: History, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Popular source: items by number of distinct users who interacted."""
+    """Popular source: items by number of distinct users who interacted (`signals.popularity`)."""
     seen = history.seen()
-    counts = np.asarray(seen.sum(axis=0)).ravel().astype(np.float64)
+    counts = signals.popularity(history.users, history.items, history.n_items)
     return chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), seen, k)
 
 
-def trending(history: History, k: int, *, window_days: float) -> tuple[np.ndarray, np.ndarray]:
-    """Trending source: interaction counts in the window before each user's now."""
-    order = np.argsort(history.timestamps, kind="stable")
-    stamps, items = history.timestamps[order], history.items[order]
-    now = history.last_timestamp()
-    start = np.searchsorted(stamps, now - window_days * SECONDS_PER_DAY, side="left")
-    end = np.searchsorted(stamps, now, side="right")
-
-    def rows(users: np.ndarray) -> np.ndarray:
-        return np.vstack(
-            [np.bincount(items[start[u] : end[u]], minlength=history.n_items).astype(np.float64) for u in users]
-        )
-
-    idx, val = chunked_top_k(rows, history.seen(), k)
+def trending(history: History, k: int, *, window_days: float, now: float) -> tuple[np.ndarray, np.ndarray]:
+    """Trending source: distinct users per item in the window before now (`signals.popularity`)."""
+    recent = history.timestamps >= now - window_days * SECONDS_PER_DAY
+    counts = signals.popularity(history.users[recent], history.items[recent], history.n_items)
+    idx, val = chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), history.seen(), k)
     idx[val <= 0] = -1
     return idx, np.where(val > 0, val, -np.inf)
 

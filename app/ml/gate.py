@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.ml.als import fold_in_vector
-from app.ml.evaluation import temporal_split
 from app.ml.metrics import metrics_at_k
+from app.ml.protocol import temporal_split
 
 MAX_GATE_USERS = 2000
 

@@ -1,22 +1,10 @@
 """The blend: one ranking from several candidate sources, shared by serving and evaluation.
 
-Each source (collaborative, content, item neighbours, popular, trending, …) hands in its
-own candidates with raw scores on its own scale. `blend` normalises every source into
-[0, 1] with `normalize`, takes the weighted sum, adds an optional freshness boost, and
-optionally reorders with MMR for diversity. The offline evaluation calls this same function
-on candidates computed in batch, so what is measured is what is served.
-
-The sources (their batch definitions are in `app.ml.batch`; the service runs the same
-math in SQL, each excluding what the user already consumed):
-
-- collaborative: items by inner product with the user's ALS vector.
-- co_occurrence: sum over the user's items of (time-decayed event weight x link score) from
-  an item -> neighbour table written at training time (top-200 positive EASE weights per
-  item, or top-50 cosine co-occurrence); anchor = the user's item contributing most.
-- content: items by cosine to the user's time-decayed profile embedding (`profile_vector`).
-- item_neighbors: embedding neighbours of the user's 10 latest items (best anchor kept).
-- factor_neighbors: ALS item-factor (cosine) neighbours of the user's 10 latest items.
-- popular / trending: distinct users per item, all time / in the window before now.
+Each source (`app.ml.sources.Source`) hands in its own candidates with raw scores on its own
+scale. `blend` normalises every source into [0, 1] with `normalize`, takes the weighted sum,
+adds an optional freshness boost, and optionally reorders with MMR for diversity. The offline
+evaluation calls this same function on candidates computed in batch, so what is measured is
+what is served. The weights are data (`app.ml.serving.ServingConfig`).
 """
 
 from __future__ import annotations
@@ -26,30 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SOURCES = (
-    "collaborative",
-    "co_occurrence",
-    "content",
-    "item_neighbors",
-    "factor_neighbors",
-    "popular",
-    "trending",
-)
-RECENCY = "recency"
-# Recent items whose neighbours are candidates (factor_neighbors, item_neighbors), in serving and
-# evaluation alike; 3, 10 and 30 scored within 0.003 NDCG@10 of each other on validation, and each
-# anchor is one more vector-index scan per uncached request.
-ANCHOR_ITEMS = 5
-
-# Chosen on the validation split of ml-latest-small by `run_evaluation` (report.json,
-# tuning.HYBRID); the evaluation re-tunes them on every data set, these are the serving
-# defaults. Only relative sizes matter: blend rescales the weights of the sources present.
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "collaborative": 1.0,
-    "co_occurrence": 4.0,
-    "content": 0.25,
-    "factor_neighbors": 2.0,
-}
+from app.ml.serving import RECENCY
 
 
 @dataclass(frozen=True)
@@ -134,61 +99,23 @@ def _accumulate(
     return contributions, anchors
 
 
-# Weights of the single-family strategies; CONTENT_BASED's were chosen on validation like HYBRID's.
-STRATEGY_WEIGHTS: dict[str, dict[str, float]] = {
-    "hybrid": DEFAULT_WEIGHTS,
-    "collaborative": {"collaborative": 1.0},
-    "content_based": {"content": 1.0, "item_neighbors": 4.0},
-    "popular": {"popular": 1.0},
-    "trending": {"trending": 1.0},
-}
-
-SHORT_HISTORY = 20
-CONTENT_BOOST = 0.4
-COLLABORATIVE_SOURCES = ("collaborative", "factor_neighbors", "co_occurrence")
-
-
-def history_weights(weights: Mapping[str, float], history_length: int) -> dict[str, float]:
-    """Trust the collaborative sources in proportion to history length; content carries short histories.
-
-    Factors or co-occurrences learnt from a handful of events mostly point at the popular
-    mainstream, while the content sources already see what those few items have in common.
-    At SHORT_HISTORY distinct items or more the weights are returned unchanged.
-    """
-    trust = min(1.0, max(history_length, 0) / SHORT_HISTORY)
-    total = sum(max(float(w), 0.0) for name, w in weights.items() if name != RECENCY) or 1.0
-    out = dict(weights)
-    for name in COLLABORATIVE_SOURCES:
-        if name in weights:
-            out[name] = float(weights[name]) * trust
-    for name in ("content", "item_neighbors"):
-        if name in weights:  # a strategy only ever blends the sources it names
-            out[name] = float(weights[name]) + (1.0 - trust) * CONTENT_BOOST * total
-    return out
-
-
 def blend(
     sources: Mapping[str, Sequence[Candidate]],
     count: int,
     *,
-    weights: Mapping[str, float] | None = None,
+    weights: Mapping[str, float],
     diversity: float = 0.0,
     vectors: Mapping[str, np.ndarray] | None = None,
     recency: Mapping[str, float] | None = None,
-    history_length: int | None = None,
 ) -> list[Ranked]:
     """Blend sources into `count` results, scores in [0, 1] descending.
 
     `recency` maps item id to freshness in [0, 1], weighted by `weights["recency"]`;
-    `diversity` in [0, 1] is the MMR trade-off, using `vectors` (item id -> embedding);
-    `history_length` (the user's distinct items) shifts weight to content for short histories.
+    `diversity` in [0, 1] is the MMR trade-off, using `vectors` (item id -> embedding).
     """
     if count <= 0:
         return []
-    chosen = DEFAULT_WEIGHTS if weights is None else weights
-    if history_length is not None:
-        chosen = history_weights(chosen, history_length)
-    scale = _weights_for(sources, chosen)
+    scale = _weights_for(sources, weights)
     contributions, anchors = _accumulate(sources, scale)
     if recency and scale.get(RECENCY, 0.0) > 0:
         for item_id, parts in contributions.items():

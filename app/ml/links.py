@@ -13,36 +13,34 @@ import scipy.sparse as sp
 from app.ml.als import Interactions
 from app.ml.baselines import EASE
 from app.ml.batch import History, item_links
+from app.ml.serving import LinkParams
 
-EASE_REGULARIZATION = 200.0
-EASE_NEIGHBORS = 200
-COSINE_NEIGHBORS = 50
 EASE_MAX_CELLS = 20_000_000  # users x items of the dense matrix EASE works on
 EASE_MAX_SIDE = 12_000  # the smaller side is inverted
 COSINE_MAX_ITEMS = 200_000  # beyond this the dense per-chunk similarity blocks get too large
 
 
-def link_matrix(matrix: sp.csr_matrix, kind: str = "ease") -> tuple[sp.csr_matrix | None, str]:
-    """Sparsified EASE weights (the evaluation's choice on validation) where EASE fits in memory,
+def link_matrix(matrix: sp.csr_matrix, params: LinkParams) -> tuple[sp.csr_matrix | None, str]:
+    """Sparsified EASE weights where the configuration asks for them and EASE fits in memory,
     else cosine co-occurrence links; none past COSINE_MAX_ITEMS."""
     n_users, n_items = matrix.shape
     ease_fits = n_users * n_items <= EASE_MAX_CELLS and min(n_users, n_items) <= EASE_MAX_SIDE
-    if kind == "ease" and ease_fits:
-        model = EASE(EASE_REGULARIZATION)
+    if params.kind == "ease" and ease_fits:
+        model = EASE(params.regularization)
         model.fit(matrix)
-        return model.item_links(EASE_NEIGHBORS), "ease"
+        return model.item_links(params.neighbors), "ease"
     if n_items <= COSINE_MAX_ITEMS:
         coo = matrix.tocoo()
         zeros = np.zeros(coo.nnz, dtype=np.int64)
         history = History(n_users, n_items, coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data, zeros)
         chunk = max(16, min(1024, 50_000_000 // max(n_items, 1)))
-        return item_links(history, COSINE_NEIGHBORS, chunk=chunk), "cosine"
+        return item_links(history, params.cosine_neighbors, chunk=chunk), "cosine"
     return None, "none"
 
 
-def link_rows(inter: Interactions) -> tuple[list[tuple[str, str, float]], str]:
+def link_rows(inter: Interactions, params: LinkParams) -> tuple[list[tuple[str, str, float]], str]:
     """(item, neighbour, weight) rows for the interactions' catalog, and which kind of links."""
-    links, kind = link_matrix(inter.matrix)
+    links, kind = link_matrix(inter.matrix, params)
     if links is None:
         return [], kind
     coo = links.tocoo()

@@ -8,38 +8,24 @@ batch (`app.ml.batch`); `blend_top` ranks users by calling the serving blend on 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from app.ml import batch
+from app.ml import batch, signals
 from app.ml.baselines import EASE
 from app.ml.batch import History
-from app.ml.hybrid import ANCHOR_ITEMS, Candidate, blend
+from app.ml.hybrid import Candidate, blend
+from app.ml.serving import ServingConfig
+from app.ml.sources import SPECS, Need, Source
 
 CANDIDATES_PER_SOURCE = 200
-ALS_ITERATIONS = 15
 SEED = 42
 # Which trained model each source reads (the others need no training beyond embeddings).
 MODEL_OF = {"collaborative": "als", "factor_neighbors": "als", "co_occurrence": "links"}
-
-
-@dataclass(frozen=True)
-class SourceParams:
-    """Settings of the models behind the sources (tuned on validation)."""
-
-    factors: int = 64
-    regularization: float = 0.05
-    alpha: float = 2.0
-    half_life_days: float | None = 365.0
-    recent_items: int = ANCHOR_ITEMS
-    trending_window_days: float = 30.0
-    link_neighbors: int = 50
-    link_kind: str = "cosine"
-    link_regularization: float = 200.0
 
 
 @dataclass
@@ -48,6 +34,7 @@ class Models:
 
     factors: tuple[np.ndarray, np.ndarray] | None = None
     links: sp.csr_matrix | None = None
+    fit_timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,20 +51,21 @@ class SourceLists:
         return sum(self.fit_timings.get(m, 0.0) for m in models)
 
 
+def clock(history: History) -> float:
+    """The evaluation's now: the end of the training data (as a training run right after it)."""
+    return float(history.timestamps.max()) if history.timestamps.size else 0.0
+
+
 def decayed_weights(history: History, half_life_days: float | None) -> np.ndarray:
-    """Event weights decayed by age relative to each user's latest event (the user's now)."""
-    if half_life_days is None:
-        return history.weights.astype(np.float64)
-    now = history.last_timestamp()[history.users]
-    ages = (now - history.timestamps) / batch.SECONDS_PER_DAY
-    return np.asarray(history.weights * np.power(0.5, ages / half_life_days), dtype=np.float64)
+    """Event weights decayed by age measured from the evaluation's clock."""
+    return np.asarray(history.weights * signals.decay(history.timestamps, clock(history), half_life_days))
 
 
-def fit_als(history: History, item_ids: np.ndarray, params: SourceParams) -> tuple[np.ndarray, np.ndarray]:
+def fit_als(history: History, item_ids: np.ndarray, config: ServingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Train the service's ALSModel; (user factors, item factors) in History's index order."""
     from app.ml.als import ALSModel, build_interactions
 
-    weights = decayed_weights(history, params.half_life_days)
+    weights = decayed_weights(history, config.half_life_days)
     keep = weights > 0
     user_names = np.array([f"u{u}" for u in range(history.n_users)], dtype=object)
     inter = build_interactions(
@@ -86,11 +74,12 @@ def fit_als(history: History, item_ids: np.ndarray, params: SourceParams) -> tup
         weights[keep].astype(np.float32),
         item_universe=list(item_ids),
     )
+    als = config.als
     model = ALSModel(
-        factors=params.factors,
-        regularization=params.regularization,
-        alpha=params.alpha,
-        iterations=ALS_ITERATIONS,
+        factors=als.factors,
+        regularization=als.regularization,
+        alpha=als.alpha,
+        iterations=als.iterations,
         random_state=SEED,
     )
     model.fit(inter)
@@ -114,81 +103,122 @@ def _reindex(model: Any, inter: Any, user_names: np.ndarray, item_ids: np.ndarra
     return users, items
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What every batch source function reads: training history, item vectors, trained models, settings."""
+
+    history: History
+    item_vectors: np.ndarray
+    models: Models
+    config: ServingConfig
+    k: int
+
+    @property
+    def now(self) -> float:
+        """The evaluation's clock."""
+        return clock(self.history)
+
+
+BatchFn = Callable[[Fitted], tuple[np.ndarray, ...]]
+
+
+def _collaborative(f: Fitted) -> tuple[np.ndarray, ...]:
+    assert f.models.factors is not None
+    return batch.collaborative(f.models.factors[0], f.models.factors[1], f.history, f.k)
+
+
+def _factor_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
+    assert f.models.factors is not None
+    return batch.neighbors(f.models.factors[1], f.history, f.k, recent=f.config.anchor_items)
+
+
+def _co_occurrence(f: Fitted) -> tuple[np.ndarray, ...]:
+    assert f.models.links is not None
+    return batch.co_occurrence(f.models.links, f.history, f.k, now=f.now, config=f.config)
+
+
+def _sequential(f: Fitted) -> tuple[np.ndarray, ...]:
+    empty = np.full((f.history.n_users, f.k), -1, dtype=np.int64)
+    return empty, np.full(empty.shape, -np.inf), empty.copy()
+
+
+def _content(f: Fitted) -> tuple[np.ndarray, ...]:
+    return batch.content(f.item_vectors, _positive(f.history), f.k, now=f.now, config=f.config)
+
+
+def _item_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
+    return batch.neighbors(f.item_vectors, f.history, f.k, recent=f.config.anchor_items)
+
+
+def _popular(f: Fitted) -> tuple[np.ndarray, ...]:
+    return batch.popular(f.history, f.k)
+
+
+def _trending(f: Fitted) -> tuple[np.ndarray, ...]:
+    return batch.trending(f.history, f.k, window_days=f.config.trending_window_days, now=f.now)
+
+
+BATCH: dict[Source, BatchFn] = {
+    Source.COLLABORATIVE: _collaborative,
+    Source.CO_OCCURRENCE: _co_occurrence,
+    Source.SEQUENTIAL: _sequential,
+    Source.CONTENT: _content,
+    Source.ITEM_NEIGHBORS: _item_neighbors,
+    Source.FACTOR_NEIGHBORS: _factor_neighbors,
+    Source.POPULAR: _popular,
+    Source.TRENDING: _trending,
+}
+
+
+def fit_models(history: History, item_ids: np.ndarray, config: ServingConfig, wanted: set[Source]) -> Models:
+    """Train what the wanted sources need (`Need.FACTORS`: ALS; `Need.LINKS`: the link table), timed."""
+    models = Models()
+    if any(Need.FACTORS in SPECS[s].needs for s in wanted):
+        start = time.perf_counter()
+        models.factors = fit_als(history, item_ids, config)
+        models.fit_timings["als"] = time.perf_counter() - start
+    if Source.CO_OCCURRENCE in wanted:
+        start = time.perf_counter()
+        models.links = item_links(history, config)
+        models.fit_timings["links"] = time.perf_counter() - start
+    return models
+
+
 def fit_sources(
     history: History,
     item_ids: np.ndarray,
     item_vectors: np.ndarray,
-    params: SourceParams,
+    config: ServingConfig,
     users: np.ndarray,
     wanted: tuple[str, ...],
 ) -> SourceLists:
-    """Fit ALS (if needed) and compute the wanted sources' candidates for `users`."""
-    k = CANDIDATES_PER_SOURCE
-    timings: dict[str, float] = {}
-    models = Models()
-    fits: dict[str, float] = {}
-    if {"collaborative", "factor_neighbors"} & set(wanted):
-        start = time.perf_counter()
-        models.factors = fit_als(history, item_ids, params)
-        fits["als"] = time.perf_counter() - start
-    if "co_occurrence" in wanted:
-        start = time.perf_counter()
-        models.links = item_links(history, params)
-        fits["links"] = time.perf_counter() - start
+    """Fit what the wanted sources need and compute their candidates for `users`."""
+    sources = [Source(name) for name in wanted]
+    models = fit_models(history, item_ids, config, set(sources))
+    fitted = Fitted(history, item_vectors, models, config, CANDIDATES_PER_SOURCE)
     lists: dict[str, list[list[Candidate]]] = {}
-    for name in wanted:
+    timings: dict[str, float] = {}
+    for source in sources:
         t0 = time.perf_counter()
-        result = _source(name, history, item_vectors, models, params, k)
+        result = BATCH[source](fitted)
         idx, val = result[0][users], result[1][users]
         anc = result[2][users] if len(result) == 3 else None
-        lists[name] = batch.to_candidates(item_ids, idx, val, anc)
-        timings[name] = time.perf_counter() - t0
-    return SourceLists(lists, fits, timings)
+        lists[source.value] = batch.to_candidates(item_ids, idx, val, anc)
+        timings[source.value] = time.perf_counter() - t0
+    return SourceLists(lists, models.fit_timings, timings)
 
 
-def item_links(history: History, params: SourceParams) -> sp.csr_matrix:
+def item_links(history: History, config: ServingConfig) -> sp.csr_matrix:
     """The item-to-item table behind co_occurrence: cosine co-occurrence or sparsified EASE weights."""
-    if params.link_kind == "cosine":
-        return batch.item_links(history, params.link_neighbors)
-    if params.link_kind == "ease":
-        model = EASE(params.link_regularization)
-        model.fit(history.seen())
-        return model.item_links(params.link_neighbors)
-    raise ValueError(f"unknown link kind {params.link_kind!r}")
+    links = config.links
+    if links.kind == "cosine":
+        return batch.item_links(history, links.cosine_neighbors)
+    model = EASE(links.regularization)
+    model.fit(history.seen())
+    return model.item_links(links.neighbors)
 
 
-def _source(
-    name: str,
-    history: History,
-    item_vectors: np.ndarray,
-    models: Models,
-    params: SourceParams,
-    k: int,
-) -> tuple[np.ndarray, ...]:
-    """One source's (indices, scores[, anchors]) for all users."""
-    if name == "collaborative" and models.factors is not None:
-        return batch.collaborative(models.factors[0], models.factors[1], history, k)
-    if name == "factor_neighbors" and models.factors is not None:
-        return batch.neighbors(models.factors[1], history, k, recent=params.recent_items)
-    if name == "co_occurrence" and models.links is not None:
-        return batch.co_occurrence(models.links, history, decayed_weights(history, params.half_life_days), k)
-    if name == "content":
-        return batch.content(item_vectors, _decayed(history, params), k, half_life_days=_hl(params))
-    if name == "item_neighbors":
-        return batch.neighbors(item_vectors, history, k, recent=params.recent_items)
-    if name == "popular":
-        return batch.popular(history, k)
-    if name == "trending":
-        return batch.trending(history, k, window_days=params.trending_window_days)
-    raise ValueError(f"unknown source {name!r}")
-
-
-def _hl(params: SourceParams) -> float:
-    """Half-life for the profile vector (no decay = a very long half-life)."""
-    return params.half_life_days if params.half_life_days is not None else 1e9
-
-
-def _decayed(history: History, params: SourceParams) -> History:
+def _positive(history: History) -> History:
     """History with non-positive weights dropped (dislikes do not pull the profile)."""
     keep = history.weights > 0
     return History(
@@ -210,11 +240,12 @@ def blend_top(
     diversity: float = 0.0,
     vectors: Mapping[str, np.ndarray] | None = None,
     history_lengths: np.ndarray | None = None,
+    config: ServingConfig | None = None,
 ) -> np.ndarray:
     """Each user's top-n item indices from the serving blend (-1 padding).
 
-    With `history_lengths` (distinct training items per user, in the lists' user order) the
-    blend adapts its weights to each user's history exactly as the service does.
+    With `history_lengths` (distinct training items per user, in the lists' user order) and the
+    `config`, the blend adapts its weights to each user's history exactly as the service does.
     """
     names = list(sources.lists)
     n_users = len(next(iter(sources.lists.values()))) if sources.lists else 0
@@ -223,10 +254,11 @@ def blend_top(
         ranked = blend(
             {name: sources.lists[name][u] for name in names},
             n,
-            weights=weights,
+            weights=weights
+            if history_lengths is None or config is None
+            else config.adapt(weights, int(history_lengths[u])),
             diversity=diversity,
             vectors=vectors,
-            history_length=None if history_lengths is None else int(history_lengths[u]),
         )
         for j, item in enumerate(ranked):
             top[u, j] = item_pos[item.item_id]

@@ -17,6 +17,8 @@ from app.ml.als import ALSModel, Interactions, build_interactions
 from app.ml.embeddings import MODEL_NAME, content_text, get_embedder, text_hash
 from app.ml.gate import EventArrays, FactorModel, holdout_ndcg
 from app.ml.links import link_rows
+from app.ml.serving import ServingConfig, default_config
+from app.ml.signals import event_weights
 from app.models import ModelVersion
 from app.repositories import bulk
 from app.repositories.content import ContentRepository
@@ -24,7 +26,7 @@ from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
 
 logger = logging.getLogger(__name__)
-Step = Callable[[str, int, int], None]
+TrainProgress = Callable[[str, int, int], None]
 GATE_METRIC = "ndcg@10"
 
 
@@ -40,7 +42,7 @@ class TrainReport:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-async def embed_missing(sessions: SessionFactory, settings: Settings, *, step: Step | None = None) -> int:
+async def embed_missing(sessions: SessionFactory, settings: Settings, *, step: TrainProgress | None = None) -> int:
     """Embed items whose text changed since their last embedding (or that have none)."""
     async with sessions() as session:
         rows = await ContentRepository(session).list_for_embedding()
@@ -74,46 +76,37 @@ async def load_events(sessions: SessionFactory) -> EventArrays:
     types = np.array([r[2] for r in rows], dtype=object)
     values = np.array([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float64)
     times = np.array([r[4] for r in rows], dtype=np.float64)
-    return EventArrays(users, items, event_weights(types, values, weights), times)
+    return EventArrays(users, items, event_weights(types, values, weights).astype(np.float32), times)
 
 
-def event_weights(types: np.ndarray, values: np.ndarray, weights: dict[str, float]) -> np.ndarray:
-    """Vectorised `als.event_weight`: table weights, ratings scaled by value (missing = 2.5)."""
-    names, codes = np.unique(types.astype(str), return_inverse=True)
-    out = np.array([weights.get(n, 0.0) for n in names], dtype=np.float64)[codes]
-    rate = (types == "rate") & (out > 0)
-    out[rate] *= np.clip(np.where(np.isnan(values[rate]), 2.5, values[rate]), 0.5, 5.0)
-    return out.astype(np.float32)
-
-
-def interactions(events: EventArrays, settings: Settings) -> Interactions:
-    """The weighted, time-decayed users x items matrix of the training events."""
+def interactions(events: EventArrays, config: ServingConfig, *, now: float) -> Interactions:
+    """The weighted users x items matrix of the training events, decayed from the run's clock `now`."""
     return build_interactions(
         events.user_ids,
         events.item_ids,
         events.weights,
         events.timestamps,
-        half_life_days=settings.decay_half_life_days,
+        half_life_days=config.half_life_days,
+        now=now,
     )
 
 
 def fit(
     events: EventArrays,
-    settings: Settings,
+    config: ServingConfig,
     *,
     seed: int,
-    factors: int | None = None,
-    iterations: int | None = None,
     inter: Interactions | None = None,
 ) -> tuple[ALSModel, dict[str, Any]]:
-    """Fit ALS on the weighted, time-decayed interactions (built here unless given)."""
+    """Fit ALS with the configuration's hyper-parameters on the weighted, decayed interactions."""
     started = time.perf_counter()
-    inter = inter if inter is not None else interactions(events, settings)
+    inter = inter if inter is not None else interactions(events, config, now=time.time())
+    als = config.als
     model = ALSModel(
-        factors=factors or settings.als_factors,
-        regularization=settings.als_regularization,
-        alpha=settings.als_alpha,
-        iterations=iterations or settings.als_iterations,
+        factors=als.factors,
+        regularization=als.regularization,
+        alpha=als.alpha,
+        iterations=als.iterations,
         random_state=seed,
     )
     model.fit(inter)
@@ -135,8 +128,8 @@ async def active_model(sessions: SessionFactory) -> tuple[ModelVersion, FactorMo
         if active is None:
             return None
         ids, factors = await repo.item_factors(active.id)
-    params = active.params
-    return active, FactorModel(ids, factors, float(params.get("alpha", 2.0)), float(params.get("regularization", 0.05)))
+    als = ServingConfig.from_params(active.params).als
+    return active, FactorModel(ids, factors, als.alpha, als.regularization)
 
 
 def gate(candidate: FactorModel, incumbent: FactorModel | None, events: EventArrays) -> tuple[dict[str, float], bool]:
@@ -153,13 +146,14 @@ async def train(
     sessions: SessionFactory,
     settings: Settings,
     *,
+    config: ServingConfig | None = None,
     force: bool = False,
     seed: int | None = None,
-    factors: int | None = None,
-    iterations: int | None = None,
-    step: Step | None = None,
+    step: TrainProgress | None = None,
 ) -> TrainReport:
-    """The whole job: embed, fit, store, gate, activate."""
+    """The whole job: embed, fit, store (with the serving configuration), gate, activate."""
+    config = config or default_config()
+    seed = settings.training_seed if seed is None else seed
     report = TrainReport(embedded=await embed_missing(sessions, settings, step=step))
     events = await load_events(sessions)
     if events.user_ids.size == 0:
@@ -167,27 +161,20 @@ async def train(
         return report
     if step:
         step("fit", 0, 1)
-    inter = await asyncio.to_thread(interactions, events, settings)
-    model, report.stats = await asyncio.to_thread(
-        fit,
-        events,
-        settings,
-        seed=settings.training_seed if seed is None else seed,
-        factors=factors,
-        iterations=iterations,
-        inter=inter,
-    )
+    inter = await asyncio.to_thread(interactions, events, config, now=time.time())
+    model, report.stats = await asyncio.to_thread(fit, events, config, seed=seed, inter=inter)
     if step:
         step("fit", 1, 1)
         step("links", 0, 1)
-    links, report.stats["links"] = await asyncio.to_thread(link_rows, inter)
+    links, report.stats["links"] = await asyncio.to_thread(link_rows, inter, config.links)
     if step:
         step("links", 1, 1)
     report.stats["link_rows"] = len(links)
     candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
     incumbent = await active_model(sessions)
     report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
-    report.version_id = await _store(sessions, model, links, report)
+    params = config.to_params() | {"random_state": seed}
+    report.version_id = await _store(sessions, model, links, report, params)
     report.activated = better or force
     report.reason = _reason(incumbent is None, better, force, report.metrics)
     if report.activated:
@@ -207,13 +194,15 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
 
 
 async def _store(
-    sessions: SessionFactory, model: ALSModel, links: list[tuple[str, str, float]], report: TrainReport
+    sessions: SessionFactory,
+    model: ALSModel,
+    links: list[tuple[str, str, float]],
+    report: TrainReport,
+    params: dict[str, Any],
 ) -> int:
     async with sessions() as session:
         repo = ModelVersionRepository(session)
-        version = await repo.add(
-            kind="als", params=dict(model.params), stats=report.stats | {"embedded": report.embedded}
-        )
+        version = await repo.add(kind="als", params=params, stats=report.stats | {"embedded": report.embedded})
         await repo.set_metrics(version.id, report.metrics)
         await repo.write_item_factors(version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)

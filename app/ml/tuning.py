@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from app.ml import baselines, strategies
-from app.ml.hybrid import SOURCES, STRATEGY_WEIGHTS
-from app.ml.strategies import SourceLists, SourceParams
+from app.ml.protocol import Split, item_popularity, score_top
+from app.ml.serving import ServingConfig, default_config
+from app.ml.sources import Source
+from app.ml.strategies import SourceLists
 
-if TYPE_CHECKING:
-    from app.ml.evaluation import Split
-
-Step = Callable[[str], None]
+EvalProgress = Callable[[str], None]
+SOURCES = tuple(s.value for s in Source)
 WEIGHT_VALUES = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 CONTENT_SOURCES = ("content", "item_neighbors")
 
 
 @dataclass(frozen=True)
-class Context:
+class EvalSetup:
     """What every model run shares: catalog ids, item embeddings, cut-offs, grid size."""
 
     item_ids: np.ndarray
@@ -49,6 +49,7 @@ class Outcome:
     tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
     validation: dict[str, float] = field(default_factory=dict)
     ablation: dict[str, dict[str, float]] = field(default_factory=dict)
+    config: ServingConfig | None = None
 
 
 def baseline_grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
@@ -85,12 +86,23 @@ def baseline_grids(quick: bool) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def source_grid(quick: bool) -> list[SourceParams]:
+def variant(config: ServingConfig, **changes: object) -> ServingConfig:
+    """A copy of the configuration with top-level, `als.*` or `links.*` fields changed."""
+    top = {k: v for k, v in changes.items() if "." not in k}
+    for group in ("als", "links", "history"):
+        inner = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith(group + ".")}
+        if inner:
+            top[group] = getattr(config, group).model_copy(update=inner)
+    return config.model_copy(update=top)
+
+
+def source_grid(quick: bool) -> list[ServingConfig]:
     """Grid of the ALS/decay settings behind our collaborative source."""
+    base = default_config()
     if quick:
-        return [SourceParams(factors=8, half_life_days=None), SourceParams(factors=8, half_life_days=365.0)]
+        return [variant(base, **{"als.factors": 8, "half_life_days": hl}) for hl in (None, 365.0)]
     return [
-        SourceParams(factors=f, alpha=a, regularization=r, half_life_days=hl)
+        variant(base, **{"als.factors": f, "als.alpha": a, "als.regularization": r, "half_life_days": hl})
         for f in (32, 64)
         for a in (1.0,)
         for r in (0.05, 5.0)
@@ -98,22 +110,20 @@ def source_grid(quick: bool) -> list[SourceParams]:
     ]
 
 
-def step_count(ctx: Context) -> int:
+def step_count(ctx: EvalSetup) -> int:
     """Progress steps of a full comparison."""
     grids = baseline_grids(ctx.quick)
     return sum(len(g) + 1 for g in grids.values()) + len(source_grid(ctx.quick)) + 8
 
 
-def evaluate(top: np.ndarray, split: Split, ctx: Context) -> dict[str, float]:
+def evaluate(top: np.ndarray, split: Split, ctx: EvalSetup) -> dict[str, float]:
     """Metrics of a top-n matrix on a split."""
-    from app.ml.evaluation import item_popularity, score_top
-
     return score_top(top, split, ctx.ks, item_popularity(split))
 
 
-def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Context) -> tuple[np.ndarray, float, float]:
+def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: EvalSetup) -> tuple[np.ndarray, float, float]:
     """Fit one baseline; its top-n for the split's users, fit and score seconds."""
-    model: baselines.Recommender
+    model: baselines.Baseline
     if name == "EASE":
         model = baselines.EASE(**params)
     elif name == "POPULAR":
@@ -128,12 +138,14 @@ def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: Contex
     return top, t1 - t0, time.perf_counter() - t1
 
 
-def _record(out: Outcome, name: str, top: np.ndarray, split: Split, ctx: Context, fit_s: float, score_s: float) -> None:
+def _record(
+    out: Outcome, name: str, top: np.ndarray, split: Split, ctx: EvalSetup, fit_s: float, score_s: float
+) -> None:
     """Store a model's test metrics with its timings."""
     out.results[name] = {**evaluate(top, split, ctx), "fit_seconds": fit_s, "score_seconds": score_s}
 
 
-def tune_baselines(ctx: Context, val: Split, test: Split, out: Outcome, step: Step) -> None:
+def tune_baselines(ctx: EvalSetup, val: Split, test: Split, out: Outcome, step: EvalProgress) -> None:
     """Grid search every baseline on validation, refit the winner, score on test."""
     for name, grid in baseline_grids(ctx.quick).items():
         best: tuple[float, dict[str, Any]] = (-1.0, grid[0])
@@ -150,44 +162,45 @@ def tune_baselines(ctx: Context, val: Split, test: Split, out: Outcome, step: St
         _record(out, name, top, test, ctx, fit_s, score_s)
 
 
-def sources_for(split: Split, ctx: Context, params: SourceParams, wanted: tuple[str, ...] = SOURCES) -> SourceLists:
+def sources_for(split: Split, ctx: EvalSetup, config: ServingConfig, wanted: tuple[str, ...] = SOURCES) -> SourceLists:
     """Candidates of the wanted sources for the split's users."""
-    return strategies.fit_sources(split.history, ctx.item_ids, ctx.vectors, params, split.users, wanted)
+    return strategies.fit_sources(split.history, ctx.item_ids, ctx.vectors, config, split.users, wanted)
 
 
 def blended(
-    lists: SourceLists, weights: Mapping[str, float], split: Split, ctx: Context, diversity: float = 0.0
+    lists: SourceLists,
+    weights: Mapping[str, float],
+    split: Split,
+    ctx: EvalSetup,
+    config: ServingConfig,
+    diversity: float = 0.0,
 ) -> tuple[np.ndarray, float]:
-    """Top-n of the blend and the seconds it took."""
+    """Top-n of the blend (weights adapted to each user's history as served) and the seconds it took."""
     pos = {str(item): i for i, item in enumerate(ctx.item_ids)}
     vecs = {str(item): ctx.vectors[i] for i, item in enumerate(ctx.item_ids)} if diversity > 0 else None
     t0 = time.perf_counter()
     lengths = split.history.seen().getnnz(axis=1)[split.users]
-    top = strategies.blend_top(lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs, history_lengths=lengths)
+    top = strategies.blend_top(
+        lists, weights, ctx.n, pos, diversity=diversity, vectors=vecs, history_lengths=lengths, config=config
+    )
     return top, time.perf_counter() - t0
 
 
-def tune_collaborative(ctx: Context, val: Split, out: Outcome, step: Step) -> SourceParams:
+def tune_collaborative(ctx: EvalSetup, val: Split, out: Outcome, step: EvalProgress) -> ServingConfig:
     """ALS factors, confidence scale and time decay of our collaborative source."""
-    best: tuple[float, SourceParams] = (-1.0, source_grid(ctx.quick)[0])
-    for params in source_grid(ctx.quick):
-        step(f"COLLABORATIVE {params}")
-        lists = sources_for(val, ctx, params, ("collaborative",))
-        value = evaluate(blended(lists, {"collaborative": 1.0}, val, ctx)[0], val, ctx)[ctx.target]
+    best: tuple[float, ServingConfig] = (-1.0, source_grid(ctx.quick)[0])
+    for config in source_grid(ctx.quick):
+        step(f"COLLABORATIVE {config.als} half-life {config.half_life_days}")
+        lists = sources_for(val, ctx, config, ("collaborative",))
+        value = evaluate(blended(lists, {"collaborative": 1.0}, val, ctx, config)[0], val, ctx)[ctx.target]
         if value > best[0]:
-            best = (value, params)
+            best = (value, config)
     out.validation["COLLABORATIVE"] = best[0]
-    out.tuning["COLLABORATIVE"] = _params_dict(best[1])
+    out.tuning["COLLABORATIVE"] = {"als": best[1].als.model_dump(), "half_life_days": best[1].half_life_days}
     return best[1]
 
 
-def _params_dict(params: SourceParams) -> dict[str, Any]:
-    """SourceParams as a plain dict."""
-    return {k: getattr(params, k) for k in params.__dataclass_fields__}
-
-
 def coordinate_ascent(
-    lists: SourceLists,
     names: tuple[str, ...],
     start: dict[str, float],
     score: Callable[[dict[str, float]], float],
@@ -217,92 +230,92 @@ def coordinate_ascent(
     return weights, best, trace
 
 
-def link_variants(params: SourceParams, out: Outcome, quick: bool) -> list[SourceParams]:
+def link_variants(config: ServingConfig, out: Outcome, quick: bool) -> list[ServingConfig]:
     """Item-link tables to try for co_occurrence: cosine top-50, EASE top-200 (EASE's tuned lambda)."""
-    lam = float(out.tuning.get("EASE", {}).get("regularization", params.link_regularization))
-    ease = replace(params, link_kind="ease", link_neighbors=200, link_regularization=lam)
-    return [ease] if quick else [replace(params, link_kind="cosine", link_neighbors=50), ease]
+    lam = float(out.tuning.get("EASE", {}).get("regularization", config.links.regularization))
+    ease = variant(config, **{"links.kind": "ease", "links.regularization": lam})
+    return [ease] if quick else [variant(config, **{"links.kind": "cosine"}), ease]
 
 
-def tune_blends(
-    ctx: Context, val: Split, params: SourceParams, out: Outcome, step: Step
-) -> tuple[SourceParams, dict[str, dict[str, float]]]:
+def tune_blends(ctx: EvalSetup, val: Split, config: ServingConfig, out: Outcome, step: EvalProgress) -> ServingConfig:
     """Item-link table and blend weights of HYBRID and CONTENT_BASED, on validation."""
-    best: tuple[float, SourceParams, dict[str, float], list[dict[str, Any]]] = (-1.0, params, {}, [])
-    for variant in link_variants(params, out, ctx.quick):
-        step(f"HYBRID weights, {variant.link_kind} links")
-        lists = sources_for(val, ctx, variant)
+    best: tuple[float, ServingConfig, dict[str, float], list[dict[str, Any]]] = (-1.0, config, {}, [])
+    for candidate in link_variants(config, out, ctx.quick):
+        step(f"HYBRID weights, {candidate.links.kind} links")
+        lists = sources_for(val, ctx, candidate)
 
-        def score(w: dict[str, float], lists: SourceLists = lists) -> float:
-            return evaluate(blended(lists, w, val, ctx)[0], val, ctx)[ctx.target]
+        def score(w: dict[str, float], lists: SourceLists = lists, c: ServingConfig = candidate) -> float:
+            return evaluate(blended(lists, w, val, ctx, c)[0], val, ctx)[ctx.target]
 
-        weights, value, trace = coordinate_ascent(lists, SOURCES, {"collaborative": 1.0}, score)
-        out.validation[f"HYBRID ({variant.link_kind} links)"] = value
+        weights, value, trace = coordinate_ascent(SOURCES, {"collaborative": 1.0}, score)
+        out.validation[f"HYBRID ({candidate.links.kind} links)"] = value
         if value > best[0]:
-            best = (value, variant, weights, trace)
+            best = (value, candidate, weights, trace)
     step("CONTENT_BASED weights")
-    content, c_score, _ = coordinate_ascent(lists, CONTENT_SOURCES, {"content": 1.0}, score, passes=1)
+    content, c_score, _ = coordinate_ascent(CONTENT_SOURCES, {"content": 1.0}, score, passes=1)
     out.validation.update({"HYBRID": best[0], "CONTENT_BASED": c_score, "POPULAR": score({"popular": 1.0})})
-    out.tuning["HYBRID"] = {"weights": best[2], "sources": _params_dict(best[1]), "trace": best[3]}
+    out.tuning["HYBRID"] = {"weights": best[2], "links": best[1].links.model_dump(), "trace": best[3]}
     out.tuning["CONTENT_BASED"] = {"weights": content}
     out.tuning["POPULAR"] = {}
-    return best[1], {
-        "HYBRID": best[2],
-        "CONTENT_BASED": content,
-        "COLLABORATIVE": STRATEGY_WEIGHTS["collaborative"],
-        "POPULAR": STRATEGY_WEIGHTS["popular"],
-    }
+    chosen = best[1].weights | {"hybrid": _positive(best[2]), "content_based": _positive(content)}
+    return best[1].model_copy(update={"weights": chosen})
+
+
+def _positive(weights: Mapping[str, float]) -> dict[str, float]:
+    """The weights above zero (what a configuration file lists)."""
+    return {name: float(w) for name, w in weights.items() if w > 0}
+
+
+STRATEGY_ROWS = {
+    "HYBRID": "hybrid",
+    "COLLABORATIVE": "collaborative",
+    "CONTENT_BASED": "content_based",
+    "POPULAR": "popular",
+}
 
 
 def score_strategies(
-    ctx: Context,
-    test: Split,
-    params: SourceParams,
-    weights: dict[str, dict[str, float]],
-    out: Outcome,
-    step: Step,
+    ctx: EvalSetup, test: Split, config: ServingConfig, out: Outcome, step: EvalProgress
 ) -> SourceLists:
     """Refit the sources on the training part and score each strategy on test."""
     step("sources on test")
-    lists = sources_for(test, ctx, params)
-    for name, w in weights.items():
-        top, blend_s = blended(lists, w, test, ctx)
+    lists = sources_for(test, ctx, config)
+    for name, strategy in STRATEGY_ROWS.items():
+        w = config.blend(strategy)
+        top, blend_s = blended(lists, w, test, ctx, config)
         used = [s for s in w if w[s] > 0]
         fit_s = lists.fit_seconds(used)
         _record(out, name, top, test, ctx, fit_s, blend_s + sum(lists.timings.get(s, 0.0) for s in used))
     return lists
 
 
-def ablate(ctx: Context, test: Split, lists: SourceLists, weights: dict[str, float], out: Outcome, step: Step) -> None:
+def ablate(
+    ctx: EvalSetup, test: Split, lists: SourceLists, config: ServingConfig, out: Outcome, step: EvalProgress
+) -> None:
     """HYBRID on test without each source, and with MMR diversity (reported, never tuned on)."""
     step("ablation")
+    weights = config.blend("hybrid")
     for name in [s for s in SOURCES if weights.get(s, 0.0) > 0]:
-        top, _ = blended(lists, {**weights, name: 0.0}, test, ctx)
+        top, _ = blended(lists, {**weights, name: 0.0}, test, ctx, config)
         out.ablation[f"without {name}"] = evaluate(top, test, ctx)
     for diversity in (0.1, 0.3):
-        top, _ = blended(lists, weights, test, ctx, diversity=diversity)
+        top, _ = blended(lists, weights, test, ctx, config, diversity=diversity)
         out.ablation[f"diversity {diversity}"] = evaluate(top, test, ctx)
+    if config.half_life_days is not None:
+        step("ablation: no time decay")
+        no_decay = config.model_copy(update={"half_life_days": None})
+        top, _ = blended(sources_for(test, ctx, no_decay), weights, test, ctx, no_decay)
+        out.ablation["without time decay"] = evaluate(top, test, ctx)
 
 
-def compare(ctx: Context, val: Split, test: Split, step: Step) -> Outcome:
-    """Tune on validation, refit, score on test: baselines and our strategies."""
+def compare(ctx: EvalSetup, val: Split, test: Split, step: EvalProgress) -> Outcome:
+    """Tune on validation, refit, score on test: baselines and our strategies; the chosen configuration."""
     out = Outcome()
     step("POPULAR baseline")
     tune_baselines(ctx, val, test, out, step)
-    params = tune_collaborative(ctx, val, out, step)
-    params, weights = tune_blends(ctx, val, params, out, step)
-    lists = score_strategies(ctx, test, params, weights, out, step)
-    ablate(ctx, test, lists, weights["HYBRID"], out, step)
-    no_decay = replace(params, half_life_days=None)
-    if params.half_life_days is not None:
-        step("ablation: no time decay")
-        top, _ = blended(sources_for(test, ctx, no_decay), weights["HYBRID"], test, ctx)
-        out.ablation["without time decay"] = evaluate(top, test, ctx)
-    if params.link_kind != "cosine":
-        step("ablation: cosine links")
-        cosine = replace(params, link_kind="cosine", link_neighbors=50)
-        swapped = sources_for(test, ctx, cosine, ("co_occurrence",)).lists
-        merged = SourceLists({**lists.lists, **swapped})
-        top, _ = blended(merged, weights["HYBRID"], test, ctx)
-        out.ablation["cosine co-occurrence links instead of EASE links"] = evaluate(top, test, ctx)
+    config = tune_collaborative(ctx, val, out, step)
+    config = tune_blends(ctx, val, config, out, step)
+    lists = score_strategies(ctx, test, config, out, step)
+    ablate(ctx, test, lists, config, out, step)
+    out.config = config
     return out

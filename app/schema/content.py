@@ -11,6 +11,7 @@ from strawberry.types import Info
 from app.context import Context
 from app.models import Content as ContentModel
 from app.repositories.pagination import encode_cursor
+from app.resolvers.recommendations import similar
 from app.schema.common import JSON, PageInfo
 from app.schema.enums import ContentStatus, ContentType
 from app.services.content import Page
@@ -38,8 +39,6 @@ class Content:
         info: Info[Context, None],
         count: Annotated[int, strawberry.argument(description="How many items (1-100).")] = 10,
     ) -> list[Annotated[RecommendedItem, strawberry.lazy("app.schema.recommendations")]]:
-        from app.resolvers.recommendations import similar
-
         return await similar(info, content_id=str(self.id), count=count)
 
     @classmethod

@@ -40,19 +40,13 @@ class Event:
     async def content(
         self, info: Info[Context, None]
     ) -> Annotated[Content, strawberry.lazy("app.schema.content")] | None:
-        from app.schema.content import Content
-
-        row = await info.context.loaders.content_by_id.load(str(self.content_id))
-        return Content.from_model(row) if row else None
+        return await info.context.loaders.content_node.load(str(self.content_id))
 
     @strawberry.field(description="The user (batched through a DataLoader).")
     async def user(self, info: Info[Context, None]) -> Annotated[User, strawberry.lazy("app.schema.users")] | None:
-        from app.schema.users import User
-
         if self.user_id is None:
             return None
-        row = await info.context.loaders.user_by_id.load(str(self.user_id))
-        return User.from_model(row) if row else None
+        return await info.context.loaders.user_node.load(str(self.user_id))
 
     @classmethod
     def from_model(cls, row: EventModel) -> Event:

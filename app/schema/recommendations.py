@@ -36,6 +36,12 @@ class Strategy(Enum):
 @strawberry.enum(description="Which source contributed to a recommendation.")
 class ReasonKind(Enum):
     COLLABORATIVE = strawberry.enum_value("collaborative", description="People with similar taste engaged with it.")
+    CO_ENGAGEMENT = strawberry.enum_value(
+        "co_engagement", description="People who engaged with the anchor item also engaged with this one."
+    )
+    SEQUENTIAL = strawberry.enum_value(
+        "sequential", description="People who engaged with the anchor item often engaged with this one next."
+    )
     CONTENT_SIMILARITY = strawberry.enum_value(
         "content_similarity", description="Its content is similar to an anchor item or to the user's profile."
     )
@@ -75,10 +81,7 @@ class RecommendedItem:
     async def content(
         self, info: Info[Context, None]
     ) -> Annotated[Content, strawberry.lazy("app.schema.content")] | None:
-        from app.schema.content import Content
-
-        row = await info.context.loaders.content_by_id.load(str(self.content_id))
-        return Content.from_model(row) if row else None
+        return await info.context.loaders.content_node.load(str(self.content_id))
 
     @classmethod
     def from_domain(cls, item: rec.RecItem) -> RecommendedItem:

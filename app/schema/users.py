@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.context import Context
 from app.models import User as UserModel
+from app.resolvers.recommendations import recommend
 from app.schema.common import JSON
 from app.schema.enums import UserStatus
 from app.schema.events import EventConnection
@@ -75,8 +76,6 @@ class User:
             strawberry.argument(description="Retrieval strategy; HYBRID when omitted."),
         ] = None,
     ) -> Annotated[RecommendationResult, strawberry.lazy("app.schema.recommendations")]:
-        from app.resolvers.recommendations import recommend
-
         return await recommend(
             info,
             user_id=str(self.id),

@@ -15,6 +15,7 @@ from app.db import SessionFactory
 from app.metrics import ACTIVE_MODEL_VERSION
 from app.ml.embeddings import get_embedder
 from app.ml.hybrid import Candidate
+from app.ml.serving import ServingConfig, default_config
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.model_versions import ModelVersionRepository
 from app.repositories.retrieval import Filters, RetrievalRepository
@@ -36,17 +37,29 @@ class ActiveModel:
     item_index: dict[str, int]
     item_factors: np.ndarray
     yty: np.ndarray
-    alpha: float
-    regularization: float
+    config: ServingConfig
 
     @property
     def dim(self) -> int:
         """Number of latent factors."""
         return int(self.item_factors.shape[1])
 
+    @property
+    def alpha(self) -> float:
+        """ALS confidence scale the factors were trained with."""
+        return self.config.als.alpha
 
-class Engine:
-    """Shared by all requests of a process; holds nothing another replica would need to know."""
+    @property
+    def regularization(self) -> float:
+        """ALS regularization the factors were trained with."""
+        return self.config.als.regularization
+
+
+class Recommender:
+    """The recommendation runtime shared by all requests of a process: active model, memos, embedder.
+
+    It holds nothing another replica would need to know; `forget_model` is the reload entry point.
+    """
 
     def __init__(self, settings: Settings, sessions: SessionFactory, cache: Cache) -> None:
         self.settings = settings
@@ -90,12 +103,15 @@ class Engine:
                     item_index={cid: i for i, cid in enumerate(ids)},
                     item_factors=factors,
                     yty=y.T @ y if factors.size else np.zeros((0, 0)),
-                    alpha=float(active.params.get("alpha", self.settings.als_alpha)),
-                    regularization=float(active.params.get("regularization", self.settings.als_regularization)),
+                    config=ServingConfig.from_params(active.params),
                 )
                 self._active_id = active.id
         self._checked_at = time.monotonic()
         ACTIVE_MODEL_VERSION.set(self._active_id or 0)
+
+    def serving_config(self) -> ServingConfig:
+        """The active version's serving configuration (the committed defaults before any training)."""
+        return self._model.config if self._model is not None else default_config()
 
     def forget_model(self) -> None:
         """Re-read the active version (and the popularity lists) on next use."""

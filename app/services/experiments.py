@@ -16,7 +16,7 @@ from app.db import SessionFactory
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Experiment as ExperimentRow
 from app.repositories.experiments import ExperimentRepository
-from app.services.recommendations import Strategy
+from app.services.request import Strategy
 from app.services.validation import _Strict, validate
 
 NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,100}$"

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
-from app.ml.hybrid import RECENCY, Ranked
+from app.ml.hybrid import Ranked
+from app.ml.serving import RECENCY
+from app.ml.sources import ReasonKind, spec
 
-
-class ReasonKind(str, Enum):
-    """Which source put an item in the list."""
-
-    COLLABORATIVE = "collaborative"
-    CONTENT_SIMILARITY = "content_similarity"
-    POPULARITY = "popularity"
-    TRENDING = "trending"
-    RECENCY = "recency"
-    COLD_START = "cold_start"
-    PERSONALIZATION_OFF = "personalization_off"
+__all__ = ["Reason", "ReasonKind", "kind_of", "reasons_for", "sentence"]
+NON_PERSONAL = (ReasonKind.POPULARITY, ReasonKind.TRENDING)
 
 
-SOURCE_KINDS = {
-    "collaborative": ReasonKind.COLLABORATIVE,
-    "factor_neighbors": ReasonKind.COLLABORATIVE,
-    "content": ReasonKind.CONTENT_SIMILARITY,
-    "item_neighbors": ReasonKind.CONTENT_SIMILARITY,
-    "popular": ReasonKind.POPULARITY,
-    "trending": ReasonKind.TRENDING,
-    RECENCY: ReasonKind.RECENCY,
-}
+def kind_of(source: str) -> ReasonKind:
+    """The registry's reason kind of a source (RECENCY for the freshness boost); never a fallback label."""
+    return ReasonKind.RECENCY if source == RECENCY else spec(source).kind
+
 
 VERBS = {
     "video": "watched",
@@ -53,8 +40,8 @@ def reasons_for(item: Ranked, fallback: ReasonKind | None) -> list[Reason]:
     """Reasons of a blended item, strongest first; a fallback kind replaces popularity/trending."""
     out = []
     for source, weight in sorted(item.contributions.items(), key=lambda kv: -kv[1]):
-        kind = SOURCE_KINDS.get(source, ReasonKind.POPULARITY)
-        if fallback is not None and kind in (ReasonKind.POPULARITY, ReasonKind.TRENDING):
+        kind = kind_of(source)
+        if fallback is not None and kind in NON_PERSONAL:
             kind = fallback
         out.append(Reason(kind=kind, anchor_content_id=item.anchors.get(source), weight=round(weight, 6)))
     if not out:
@@ -71,6 +58,8 @@ def sentence(reasons: list[Reason], titles: dict[str, tuple[str, str]], *, windo
     top = reasons[0]
     return {
         ReasonKind.COLLABORATIVE: "Enjoyed by people with tastes like yours",
+        ReasonKind.CO_ENGAGEMENT: "People who engaged with what you did also engaged with this",
+        ReasonKind.SEQUENTIAL: "Often next after what you engaged with",
         ReasonKind.CONTENT_SIMILARITY: "Similar to what you engage with",
         ReasonKind.POPULARITY: "Popular with everyone right now",
         ReasonKind.TRENDING: f"Trending in the last {window_hours} hours",

@@ -17,7 +17,7 @@ from typing import Any
 from app.errors import AppError
 from app.repositories.users import UserRepository
 from app.services import serving
-from app.services.recommendations import Strategy
+from app.services.request import Strategy
 from app.services.sessions import Subject, check_user_id
 
 CONCURRENCY = 8
@@ -55,7 +55,7 @@ def read_user_file(path: Path) -> tuple[list[str], list[tuple[int, str]]]:
 
 async def all_user_ids(serve: serving.Serving) -> list[str]:
     """Every user (not anonymous sessions), by id."""
-    async with serve.engine.sessions() as session:
+    async with serve.recommender.sessions() as session:
         return await UserRepository(session).list_ids()
 
 

@@ -1,102 +1,49 @@
-"""The recommendation pipeline: SQL candidates, blend, explain, cache, fold-in freshness."""
+"""The recommendation pipeline: cache, build the job, candidates, blend, fill, explain.
+
+A request's journey: `recommend` looks up the cache (`result_cache`); on a miss `_compute`
+builds one `RecJob` (user, history, active model and its serving configuration, filters,
+weights), `candidates.gather` runs each weighted source on it, `hybrid.blend` ranks, `_fill`
+tops up short lists, `_explain` attaches typed reasons.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
-from typing import Any
 
-import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
 from app.metrics import RECOMMENDATION_LATENCY, RECOMMENDATION_REQUESTS
 from app.ml import hybrid
-from app.ml.als import event_weight, fold_in_vector
-from app.ml.batch import CO_OCCURRENCE_ITEMS
-from app.ml.hybrid import Candidate, Ranked
-from app.repositories.model_versions import ModelVersionRepository
+from app.ml.hybrid import Ranked
+from app.ml.signals import UserHistory
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.repositories.users import UserRepository
-from app.services.engine import GLOBAL_GENERATION, ActiveModel, Engine
+from app.services import candidates, result_cache
+from app.services.engine import GLOBAL_GENERATION, ActiveModel, Recommender
 from app.services.explain import Reason, ReasonKind, reasons_for, sentence
+from app.services.request import RecItem, RecJob, RecRequest, RecResult, Strategy
 from app.services.users import generation_key
 from app.services.validation import check_count
 
+__all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
 HISTORY_LIMIT = 500
 
 
-class Strategy(str, Enum):
-    """Which candidate sources a request blends."""
-
-    HYBRID = "hybrid"
-    COLLABORATIVE = "collaborative"
-    CONTENT_BASED = "content_based"
-    POPULAR = "popular"
-    TRENDING = "trending"
-
-
-@dataclass(frozen=True)
-class RecRequest:
-    """Arguments of one recommendation request."""
-
-    user_id: str
-    count: int = 10
-    content_type: str | None = None
-    strategy: Strategy = Strategy.HYBRID
-    exclude_ids: tuple[str, ...] = ()
-    context: object | None = None
-
-
-@dataclass
-class RecItem:
-    """One recommended item."""
-
-    content_id: str
-    score: float
-    rank: int
-    explanation: str
-    reasons: list[Reason]
-
-
-@dataclass
-class RecResult:
-    """A full recommendation response."""
-
-    user_id: str
-    items: list[RecItem]
-    request_id: str
-    model_version: int | None
-    response_time_ms: float
-    timestamp: datetime
-    cached: bool
-    strategy: Strategy
-    notes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _UserState:
-    history: list[tuple[str, str, float | None, datetime]]
-    personalized: bool
-    known: bool
-
-
-async def recommend(engine: Engine, request: RecRequest, *, request_id: str) -> RecResult:
+async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
     """Recommendations for a user: cached per (user, arguments, model version), else computed."""
     started = time.perf_counter()
-    _validate(request, engine.settings.max_page_size)
-    model = await engine.active_model()
-    key = await _cache_key(engine, request, model)
-    raw = await engine.cache.get(key)
+    _validate(request, recommender.settings.max_page_size)
+    model = await recommender.active_model()
+    key = await _cache_key(recommender, request, model)
+    raw = await recommender.cache.get(key)
     if raw is not None:
-        result = _decode(raw, request_id=request_id)
+        result = result_cache.decode(raw, request_id=request_id)
     else:
-        result = await _compute(engine, request, model, request_id=request_id)
-        await engine.cache.set(key, _encode(result), engine.settings.cache_ttl_seconds)
+        result = await _compute(recommender, request, model, request_id=request_id)
+        await recommender.cache.set(key, result_cache.encode(result), recommender.settings.cache_ttl_seconds)
     result.response_time_ms = round((time.perf_counter() - started) * 1000, 3)
     RECOMMENDATION_REQUESTS.labels(request.strategy.name, str(result.cached).lower()).inc()
     RECOMMENDATION_LATENCY.labels(request.strategy.name).observe(result.response_time_ms / 1000)
@@ -113,70 +60,21 @@ def _validate(request: RecRequest, max_count: int) -> None:
         raise InvalidInput("context must be at most 16384 bytes of JSON", field="context")
 
 
-async def _cache_key(engine: Engine, request: RecRequest, model: ActiveModel | None) -> str:
-    user_gen, global_gen = await engine.cache.get_many([generation_key(request.user_id), GLOBAL_GENERATION])
-    args = json.dumps(
-        [request.count, request.content_type, request.strategy.value, sorted(request.exclude_ids), request.context],
-        sort_keys=True,
-        default=str,
-    )
-    digest = hashlib.sha256(args.encode()).hexdigest()[:24]
+async def _cache_key(recommender: Recommender, request: RecRequest, model: ActiveModel | None) -> str:
+    user_gen, global_gen = await recommender.cache.get_many([generation_key(request.user_id), GLOBAL_GENERATION])
     version = model.version_id if model else 0
-    return f"rec:{request.user_id}:{_int(user_gen)}:{_int(global_gen)}:{version}:{digest}"
+    return result_cache.result_key(request, user_gen=user_gen, global_gen=global_gen, version=version)
 
 
-def _int(raw: bytes | None) -> int:
-    return int(raw) if raw else 0
-
-
-def _encode(result: RecResult) -> bytes:
-    data = asdict(result)
-    data["timestamp"] = result.timestamp.isoformat()
-    data["strategy"] = result.strategy.value
-    return json.dumps(data).encode()
-
-
-def _decode(raw: bytes, *, request_id: str) -> RecResult:
-    data = json.loads(raw)
-    items = [
-        RecItem(
-            **{
-                **item,
-                "reasons": [
-                    Reason(ReasonKind(r["kind"]), r["anchor_content_id"], r["weight"]) for r in item["reasons"]
-                ],
-            }
-        )
-        for item in data["items"]
-    ]
-    return RecResult(
-        user_id=data["user_id"],
-        items=items,
-        request_id=request_id,
-        model_version=data["model_version"],
-        response_time_ms=0.0,
-        timestamp=datetime.fromisoformat(data["timestamp"]),
-        cached=True,
-        strategy=Strategy(data["strategy"]),
-        notes=data.get("notes", {}),
-    )
-
-
-async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | None, *, request_id: str) -> RecResult:
-    async with engine.sessions() as session:
-        state = await _user_state(session, request.user_id)
-        repo = RetrievalRepository(session)
-        consumed = await _consumed(repo, request.user_id, state.history)
-        filters = Filters(request.content_type, tuple(sorted(set(consumed) | set(request.exclude_ids))))
-        fallback = _fallback_kind(state)
-        weights = _weights(request, fallback, len({cid for cid, *_ in state.history}))
-        if fallback is None:
-            sources = await _sources(engine, session, request, model, state, filters, weights)
-        else:
-            sources = await _non_personal(engine, repo, request, filters)
-        ranked = hybrid.blend(sources, request.count, weights=weights)
-        ranked = await _fill(repo, ranked, request.count, filters)
-        items = await _explain(engine, repo, ranked, fallback)
+async def _compute(
+    recommender: Recommender, request: RecRequest, model: ActiveModel | None, *, request_id: str
+) -> RecResult:
+    async with recommender.sessions() as session:
+        job = await build_job(recommender, session, request, model)
+        sources = await candidates.gather(job)
+        ranked = hybrid.blend(sources, request.count, weights=job.weights)
+        ranked = await _fill(job.repo, ranked, request.count, job.filters)
+        items = await _explain(recommender, job.repo, ranked, job.fallback)
     return RecResult(
         user_id=request.user_id,
         items=items,
@@ -189,191 +87,29 @@ async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | Non
     )
 
 
-async def _consumed(
-    repo: RetrievalRepository, user_id: str, history: list[tuple[str, str, float | None, datetime]]
-) -> list[str]:
-    """Items the user has events with: the history holds them all unless it hit its limit."""
-    if len(history) < HISTORY_LIMIT:
-        return sorted({cid for cid, *_ in history})
-    return await repo.consumed(user_id)
-
-
-async def _user_state(session: AsyncSession, user_id: str) -> _UserState:
-    user = await UserRepository(session).get_by_id(user_id)
-    if user is None:
-        return _UserState(history=[], personalized=True, known=False)
-    history = await RetrievalRepository(session).history(user_id, limit=HISTORY_LIMIT)
-    return _UserState(history=history, personalized=user.personalization, known=True)
-
-
-def _fallback_kind(state: _UserState) -> ReasonKind | None:
-    if not state.personalized:
-        return ReasonKind.PERSONALIZATION_OFF
-    if not state.history:
-        return ReasonKind.COLD_START
-    return None
-
-
-NON_PERSONAL_WEIGHTS = {"popular": 0.5, "trending": 0.5}
-
-
-def _weights(request: RecRequest, fallback: ReasonKind | None, history_length: int) -> dict[str, float]:
-    """The strategy's blend weights (as evaluated), adapted to the user's history length."""
-    if fallback is not None:
-        return NON_PERSONAL_WEIGHTS
-    return hybrid.history_weights(hybrid.STRATEGY_WEIGHTS[request.strategy.value], history_length)
-
-
-async def _non_personal(
-    engine: Engine, repo: RetrievalRepository, request: RecRequest, filters: Filters
-) -> dict[str, list[Candidate]]:
-    k = request.count * 2
-    popular = await engine.engagement(repo, f=filters, k=k, window_hours=None)
-    sources: dict[str, list[Candidate]] = {"popular": popular}
-    if request.strategy in (Strategy.TRENDING, Strategy.HYBRID):
-        sources["trending"] = await engine.engagement(
-            repo, f=filters, k=k, window_hours=engine.settings.trending_window_hours
-        )
-    return sources
-
-
-async def _sources(
-    engine: Engine,
-    session: AsyncSession,
-    request: RecRequest,
-    model: ActiveModel | None,
-    state: _UserState,
-    filters: Filters,
-    blend_weights: dict[str, float],
-) -> dict[str, list[Candidate]]:
-    """Candidates of every source the blend will weigh, each one SQL query."""
+async def build_job(
+    recommender: Recommender, session: AsyncSession, request: RecRequest, model: ActiveModel | None
+) -> RecJob:
+    """Everything the sources need: the user's history, the active configuration, filters and weights."""
     repo = RetrievalRepository(session)
-    wanted = {name for name, weight in blend_weights.items() if weight > 0}
-    weights = await engine.event_weights()
-    positives = [(cid, ts) for cid, et, val, ts in state.history if event_weight(et, val, weights) > 0]
-    anchors = list(dict.fromkeys(cid for cid, _ in positives))[: hybrid.ANCHOR_ITEMS]
-    k, k_small = max(request.count * 3, 50), request.count * 2
-    sources: dict[str, list[Candidate]] = {}
-    if model is not None:
-        sources |= await _model_sources(session, engine, model, request, state, filters, wanted, anchors, weights)
-    if "content" in wanted:
-        profile = await _profile(repo, positives, state.history, weights, engine.settings.decay_half_life_days)
-        if profile is not None:
-            sources["content"] = await repo.by_embedding(profile, f=filters, k=k)
-    if "item_neighbors" in wanted:
-        sources["item_neighbors"] = await repo.embedding_neighbors(anchors, f=filters, k=k_small)
-    for name, window in (("popular", None), ("trending", engine.settings.trending_window_hours)):
-        if name in wanted:
-            sources[name] = await engine.engagement(repo, f=filters, k=k, window_hours=window)
-    return sources
-
-
-async def _model_sources(
-    session: AsyncSession,
-    engine: Engine,
-    model: ActiveModel,
-    request: RecRequest,
-    state: _UserState,
-    filters: Filters,
-    wanted: set[str],
-    anchors: list[str],
-    weights: dict[str, float],
-) -> dict[str, list[Candidate]]:
-    """The sources that read the active model: ALS vector, factor neighbours, item links."""
-    repo = RetrievalRepository(session)
-    k = max(request.count * 3, 50)
-    sources: dict[str, list[Candidate]] = {}
-    if "collaborative" in wanted:
-        vector = await _user_vector(session, engine, model, request.user_id, state, weights)
-        if vector is not None:
-            sources["collaborative"] = await repo.collaborative(vector, version=model.version_id, f=filters, k=k)
-    if "factor_neighbors" in wanted:
-        sources["factor_neighbors"] = await repo.factor_neighbors(
-            anchors, version=model.version_id, dim=model.dim, f=filters, k=request.count * 2
-        )
-    if "co_occurrence" in wanted:
-        items = item_weights(state.history, weights, engine.settings.decay_half_life_days)
-        sources["co_occurrence"] = await repo.co_occurrence(items, version=model.version_id, f=filters, k=k)
-    return sources
-
-
-def item_weights(
-    history: list[tuple[str, str, float | None, datetime]], weights: dict[str, float], half_life_days: float
-) -> dict[str, float]:
-    """The user's CO_OCCURRENCE_ITEMS strongest items: summed event weight decayed by age relative to the
-    user's newest event (positives only), as `app.ml.batch.co_occurrence` computes it offline."""
-    if not history:
-        return {}
-    newest = history[0][3]
-    totals: dict[str, float] = {}
-    for cid, event_type, value, ts in history:
-        age = (newest - ts).total_seconds() / 86_400
-        totals[cid] = totals.get(cid, 0.0) + event_weight(event_type, value, weights) * 0.5 ** (age / half_life_days)
-    positive = sorted(((w, cid) for cid, w in totals.items() if w > 0), key=lambda t: (-t[0], t[1]))
-    return {cid: w for w, cid in positive[:CO_OCCURRENCE_ITEMS]}
-
-
-async def _user_vector(
-    session: AsyncSession,
-    engine: Engine,
-    model: ActiveModel,
-    user_id: str,
-    state: _UserState,
-    weights: dict[str, float],
-) -> np.ndarray | None:
-    """The stored ALS vector, folded in again when the user has events newer than it."""
-    repo = ModelVersionRepository(session)
-    stored = await repo.user_factor(model.version_id, user_id)
-    newest = state.history[0][3] if state.history else None
-    if stored is not None and (newest is None or stored[1] >= newest):
-        return stored[0]
-    vector = fold_in(model, state.history, weights)
-    if vector is None:
-        return None
-    await repo.upsert_user_factor(model.version_id, user_id, vector)
-    await session.commit()
-    return vector
-
-
-def fold_in(
-    model: ActiveModel, history: list[tuple[str, str, float | None, datetime]], weights: dict[str, float]
-) -> np.ndarray | None:
-    """A user vector from the user's events against the active item factors (implicit's recalculate_user)."""
-    known = [
-        (model.item_index[cid], event_weight(et, val, weights))
-        for cid, et, val, _ in history
-        if cid in model.item_index
-    ]
-    if not known:
-        return None
-    idx = np.array([i for i, _ in known], dtype=np.int64)
-    conf = np.array([c for _, c in known], dtype=np.float64)
-    vector = fold_in_vector(
-        model.item_factors, model.yty, idx, conf, alpha=model.alpha, regularization=model.regularization
+    table = await recommender.event_weights()
+    user = await UserRepository(session).get_by_id(request.user_id)
+    rows = await repo.history(request.user_id, limit=HISTORY_LIMIT) if user is not None else []
+    job = RecJob(
+        request=request,
+        recommender=recommender,
+        model=model,
+        config=model.config if model is not None else recommender.serving_config(),
+        session=session,
+        repo=repo,
+        history=UserHistory.from_rows(rows, table),
+        personalized=user.personalization if user is not None else True,
+        event_weights=table,
     )
-    return vector if np.any(vector) else None
-
-
-async def _profile(
-    repo: RetrievalRepository,
-    positives: list[tuple[str, datetime]],
-    history: list[tuple[str, str, float | None, datetime]],
-    weights: dict[str, float],
-    half_life_days: float,
-) -> np.ndarray | None:
-    """The user's time-decayed content profile from the embeddings of recent positive items."""
-    recent = positives[:50]
-    vectors = await repo.embeddings([cid for cid, _ in recent])
-    rows = [(cid, ts) for cid, ts in recent if cid in vectors]
-    if not rows:
-        return None
-    value = {cid: event_weight(et, val, weights) for cid, et, val, _ in reversed(history)}
-    newest = rows[0][1]
-    mat = np.vstack([vectors[cid] for cid, _ in rows])
-    w = np.array([max(value.get(cid, 1.0), 0.0) for cid, _ in rows])
-    ages = np.array([(newest - ts).total_seconds() / 86_400 for _, ts in rows])
-    profile = hybrid.profile_vector(mat, w, ages, half_life_days)
-    return profile if np.any(profile) else None
+    consumed = job.history.consumed() if len(rows) < HISTORY_LIMIT else set(await repo.consumed(request.user_id))
+    job.filters = Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))))
+    job.weights = job.blend_weights()
+    return job
 
 
 async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, filters: Filters) -> list[Ranked]:
@@ -397,22 +133,22 @@ async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, fil
 
 
 async def _explain(
-    engine: Engine, repo: RetrievalRepository, ranked: list[Ranked], fallback: ReasonKind | None
+    recommender: Recommender, repo: RetrievalRepository, ranked: list[Ranked], fallback: ReasonKind | None
 ) -> list[RecItem]:
     reasons = [reasons_for(item, fallback) for item in ranked]
     anchors = sorted({r.anchor_content_id for rs in reasons for r in rs if r.anchor_content_id})
     titles = await repo.titles(anchors) if anchors else {}
-    window = engine.settings.trending_window_hours
+    window = round(recommender.serving_config().trending_window_days * 24)
     return [
         RecItem(item.item_id, round(item.score, 6), rank, sentence(rs, titles, window_hours=window), rs)
         for rank, (item, rs) in enumerate(zip(ranked, reasons, strict=True), start=1)
     ]
 
 
-async def similar_content(engine: Engine, *, content_id: str, count: int) -> list[RecItem]:
+async def similar_content(recommender: Recommender, *, content_id: str, count: int) -> list[RecItem]:
     """Published items nearest to one item by content embedding."""
-    check_count(count, name="count", maximum=engine.settings.max_page_size)
-    async with engine.sessions() as session:
+    check_count(count, name="count", maximum=recommender.settings.max_page_size)
+    async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         titles = await repo.titles([content_id])
         if content_id not in titles:
@@ -431,12 +167,14 @@ async def similar_content(engine: Engine, *, content_id: str, count: int) -> lis
     ]
 
 
-async def trending(engine: Engine, *, count: int, content_type: str | None, window_hours: int) -> list[RecItem]:
+async def trending(
+    recommender: Recommender, *, count: int, content_type: str | None, window_hours: int
+) -> list[RecItem]:
     """Items with the most weighted engagement in the window, topped up with all-time popular ones."""
-    check_count(count, name="count", maximum=engine.settings.max_page_size)
+    check_count(count, name="count", maximum=recommender.settings.max_page_size)
     check_count(window_hours, name="windowHours", maximum=24 * 366)
     f = Filters(content_type)
-    async with engine.sessions() as session:
+    async with recommender.sessions() as session:
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
         ranked = hybrid.blend({"trending": found}, count, weights={"trending": 1.0})

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from app.services import recommendations as rec
-from app.services.engine import Engine
+from app.services.engine import Recommender
 from app.services.experiments import Arm, ExperimentDirectory, ExperimentSpec
 from app.services.impressions import Impression, ImpressionWriter
 from app.services.sessions import Subject
@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Serving:
-    """What serving needs from the process: the engine, the impression writer, the experiments."""
+    """What serving needs from the process: the recommender, the impression writer, the experiments."""
 
-    engine: Engine
+    recommender: Recommender
     impressions: ImpressionWriter
     experiments: ExperimentDirectory
 
@@ -77,7 +77,7 @@ async def serve(serving: Serving, request: ServeRequest, *, http_request_id: str
         exclude_ids=request.exclude_ids,
         context=request.context,
     )
-    result = await rec.recommend(serving.engine, engine_request, request_id=request_id)
+    result = await rec.recommend(serving.recommender, engine_request, request_id=request_id)
     served = Served(result, request.subject, _assignment(assigned))
     serving.impressions.record(impression_of(served, request.placement))
     if http_request_id:

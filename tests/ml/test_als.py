@@ -112,9 +112,14 @@ def test_time_decay() -> None:
     np.testing.assert_allclose(inter.matrix.toarray(), [[4.0, 2.0, 1.0, 4.0]], rtol=1e-6)
 
 
-def test_decay_defaults_to_newest_event() -> None:
-    inter = build_interactions(["u", "u"], ["a", "b"], np.array([2.0, 2.0]), np.array([0, 5 * DAY]), half_life_days=5)
-    np.testing.assert_allclose(inter.matrix.toarray(), [[1.0, 2.0]])
+def test_decay_is_anchored_on_the_clock_given_not_on_the_newest_event() -> None:
+    now = 1_000 * DAY
+    far_future = now + 100_000 * DAY  # one event with a wrong date must not age every other one into underflow
+    stamps = np.array([now - 5 * DAY, now, far_future])
+    inter = build_interactions(["u"] * 3, ["a", "b", "c"], np.full(3, 2.0), stamps, half_life_days=5, now=now)
+    np.testing.assert_allclose(inter.matrix.toarray(), [[1.0, 2.0, 2.0]])
+    with pytest.raises(ValueError, match="now"):
+        build_interactions(["u"], ["a"], np.array([1.0]), np.array([0]), half_life_days=5)
 
 
 def test_dislike_dropped_but_ids_kept() -> None:
@@ -136,7 +141,7 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="timestamps"):
         build_interactions(["u"], ["a"], np.array([1.0]), half_life_days=3)
     with pytest.raises(ValueError, match="half_life_days"):
-        build_interactions(["u"], ["a"], np.array([1.0]), np.array([0]), half_life_days=0)
+        build_interactions(["u"], ["a"], np.array([1.0]), np.array([0]), half_life_days=0, now=0.0)
     with pytest.raises(ValueError, match="finite"):
         build_interactions(["u"], ["a"], np.array([np.inf]))
 
@@ -165,6 +170,7 @@ def test_property_positive_entries_and_shapes(
         weights,
         np.array([r[4] for r in rows], dtype=np.int64),
         half_life_days=half_life,
+        now=400 * DAY,
         item_universe=["e"],
     )
     assert inter.matrix.shape == (len(inter.user_ids), len(inter.item_ids))

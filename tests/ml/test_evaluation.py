@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.ml.evaluation import EvalData, index_data, make_split, run_evaluation, temporal_split
-from app.ml.strategies import SourceParams, blend_top, fit_sources
+from app.ml.serving import default_config
+from app.ml.strategies import blend_top, fit_sources
+from app.ml.tuning import variant
 
 
 @settings(max_examples=60, deadline=None)
@@ -72,7 +74,7 @@ def test_hybrid_ranks_the_users_block_first() -> None:
     train, test = temporal_split(indexed.users, indexed.timestamps)
     split = make_split(indexed, train, test)
     vec = np.vstack([block_vectors()[str(i)] for i in indexed.item_ids]).astype(np.float32)
-    params = SourceParams(factors=2, half_life_days=None)
+    params = variant(default_config(), **{"als.factors": 2, "half_life_days": None})
     lists = fit_sources(
         split.history,
         indexed.item_ids,

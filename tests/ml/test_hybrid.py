@@ -7,7 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.ml.hybrid import DEFAULT_WEIGHTS, RECENCY, SOURCES, Candidate, blend, normalize, profile_vector
+from app.ml.hybrid import Candidate, blend, normalize
+from app.ml.serving import RECENCY, default_config
+from app.ml.signals import profile
+from app.ml.sources import Source
 
 
 def _cands(scores: dict[str, float], anchor: str | None = None) -> list[Candidate]:
@@ -22,8 +25,9 @@ def test_normalize_is_rank_based_with_shared_ties() -> None:
 
 
 def test_default_weights_name_only_known_sources() -> None:
-    assert set(DEFAULT_WEIGHTS) <= {*SOURCES, RECENCY}
-    assert all(weight > 0 for weight in DEFAULT_WEIGHTS.values())
+    hybrid = default_config().blend("hybrid")
+    assert set(hybrid) <= {*(s.value for s in Source), RECENCY}
+    assert all(weight > 0 for weight in hybrid.values())
 
 
 def test_blend_scores_in_unit_interval_descending_and_count() -> None:
@@ -81,14 +85,14 @@ def test_mmr_diversity_changes_order() -> None:
 
 
 def test_blend_empty_and_zero_count() -> None:
-    assert blend({}, 5) == []
-    assert blend({"popular": _cands({"a": 1.0})}, 0) == []
+    assert blend({}, 5, weights={"popular": 1.0}) == []
+    assert blend({"popular": _cands({"a": 1.0})}, 0, weights={"popular": 1.0}) == []
 
 
 @settings(max_examples=50, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(SOURCES),
+        st.sampled_from([s.value for s in Source]),
         st.dictionaries(st.text("abcdef", min_size=1, max_size=2), st.floats(-1e6, 1e6), max_size=8),
         max_size=4,
     ),
@@ -96,7 +100,7 @@ def test_blend_empty_and_zero_count() -> None:
 )
 def test_blend_properties(raw: dict[str, dict[str, float]], count: int) -> None:
     sources = {name: _cands(items) for name, items in raw.items()}
-    ranked = blend(sources, count, weights={name: 1.0 for name in SOURCES})
+    ranked = blend(sources, count, weights={s.value: 1.0 for s in Source})
     distinct = {item for items in raw.values() for item in items}
     assert len(ranked) == min(count, len(distinct))
     scores = [r.score for r in ranked]
@@ -105,14 +109,14 @@ def test_blend_properties(raw: dict[str, dict[str, float]], count: int) -> None:
     assert len({r.item_id for r in ranked}) == len(ranked)
 
 
-def test_profile_vector_decays_old_items() -> None:
+def test_profile_is_the_weighted_unit_mean() -> None:
     vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
-    fresh_second = profile_vector(vectors, np.array([1.0, 1.0]), np.array([365.0, 0.0]), half_life_days=30.0)
-    assert np.linalg.norm(fresh_second) == pytest.approx(1.0, abs=1e-6)
-    assert fresh_second[1] > 0.99
-    even = profile_vector(vectors, np.array([1.0, 1.0]), np.array([0.0, 0.0]), half_life_days=30.0)
+    heavy_second = profile(vectors, np.array([0.01, 1.0]))
+    assert np.linalg.norm(heavy_second) == pytest.approx(1.0, abs=1e-6)
+    assert heavy_second[1] > 0.99
+    even = profile(vectors, np.array([1.0, 1.0]))
     assert even.tolist() == pytest.approx([2**-0.5, 2**-0.5], abs=1e-6)
-    assert profile_vector(np.zeros((0, 2)), np.zeros(0), np.zeros(0), 30.0).shape == (2,)
+    assert profile(np.zeros((0, 2)), np.zeros(0)).shape == (2,)
 
 
 def test_zero_weight_sources_alone_still_rank() -> None:
@@ -122,12 +126,12 @@ def test_zero_weight_sources_alone_still_rank() -> None:
 
 
 def test_history_weights_shift_to_content_only_within_the_strategy() -> None:
-    from app.ml.hybrid import SHORT_HISTORY, STRATEGY_WEIGHTS, history_weights
-
-    hybrid_w = STRATEGY_WEIGHTS["hybrid"]
-    assert history_weights(hybrid_w, SHORT_HISTORY) == dict(hybrid_w)
-    short = history_weights(hybrid_w, 5)
-    assert short["collaborative"] == hybrid_w["collaborative"] * 0.25
+    config = default_config()
+    short_history = config.history.short_history
+    hybrid_w = config.blend("hybrid")
+    assert config.adapt(hybrid_w, short_history) == dict(hybrid_w)
+    short = config.adapt(hybrid_w, short_history // 4)
+    assert short["collaborative"] == pytest.approx(hybrid_w["collaborative"] * 0.25)
     assert short["content"] > hybrid_w["content"] and "item_neighbors" not in short
-    assert history_weights(STRATEGY_WEIGHTS["collaborative"], 1).keys() == {"collaborative"}
-    assert history_weights(STRATEGY_WEIGHTS["popular"], 0) == dict(STRATEGY_WEIGHTS["popular"])
+    assert config.adapt(config.blend("collaborative"), 1).keys() == {"collaborative"}
+    assert config.adapt(config.blend("popular"), 0) == config.blend("popular")

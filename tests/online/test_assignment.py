@@ -11,7 +11,7 @@ from scipy.stats import chi2_contingency
 
 from app.services.experiment_report import two_proportion_z_test
 from app.services.experiments import Arm, ExperimentSpec
-from app.services.recommendations import Strategy
+from app.services.request import Strategy
 
 NOW = datetime.now(UTC)
 
