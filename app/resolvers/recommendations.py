@@ -28,6 +28,7 @@ async def recommend(
     context: JSON | None,
     session_id: str | None = None,
     placement: str | None = None,
+    after: str | None = None,
 ) -> RecommendationResult:
     """Shared by the root query and `User.recommendations`."""
     request = serving.ServeRequest(
@@ -38,6 +39,7 @@ async def recommend(
         exclude_ids=tuple(str(i) for i in exclude_ids or ()),
         context=context,
         placement=placement,
+        after=after,
     )
     served = await serving.serve(serving_of(info), request, http_request_id=info.context.request_id)
     return result_of(served)
@@ -77,6 +79,13 @@ async def recommendations(
         str | None,
         strawberry.argument(description="Where the list is shown; recorded with the impression, selects experiments."),
     ] = None,
+    after: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(
+            description="The requestId of the previous page (same user or session): the list continues, "
+            "nothing repeats; each page's requestId chains on."
+        ),
+    ] = None,
 ) -> RecommendationResult:
     """Personalized, explained recommendations for a user or an anonymous session."""
     return await recommend(
@@ -89,6 +98,7 @@ async def recommendations(
         context=context,
         session_id=session_id,
         placement=placement,
+        after=str(after) if after is not None else None,
     )
 
 

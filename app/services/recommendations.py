@@ -30,13 +30,14 @@ from app.services.validation import check_count
 
 __all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
 HISTORY_LIMIT = 500
+MAX_OFFSET = 1000  # items a paging chain may have shown before its next page
 
 
 async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
     """Recommendations for a user: cached per (user, arguments, model version), else computed."""
     started = time.perf_counter()
     _validate(request, recommender.settings.max_page_size)
-    model = await recommender.active_model()
+    model = await recommender.model_for(request.model_version)
     key = await _cache_key(recommender, request, model)
     raw = await recommender.cache.get(key)
     if raw is not None:
@@ -52,6 +53,7 @@ async def recommend(recommender: Recommender, request: RecRequest, *, request_id
 
 def _validate(request: RecRequest, max_count: int) -> None:
     check_count(request.count, name="count", maximum=max_count)
+    check_count(request.offset, name="after", minimum=0, maximum=MAX_OFFSET)
     if len(request.exclude_ids) > 1000:
         raise InvalidInput("excludeIds may list at most 1000 ids", field="excludeIds")
     if request.context is not None and not isinstance(request.context, dict):
@@ -72,8 +74,9 @@ async def _compute(
     async with recommender.sessions() as session:
         job = await build_job(recommender, session, request, model)
         sources = await candidates.gather(job)
-        ranked = hybrid.blend(sources, request.count, weights=job.weights)
-        ranked = await _fill(job.repo, ranked, request.count, job.filters)
+        # paging: the same candidates ranked `offset` deeper, so page n continues page n-1 exactly
+        ranked = hybrid.blend(sources, request.count + request.offset, weights=job.weights)
+        ranked = await _fill(job.repo, ranked, request.count + request.offset, job.filters)
         items = await _explain(recommender, job.repo, ranked, job.fallback)
     return RecResult(
         user_id=request.user_id,

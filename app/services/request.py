@@ -52,8 +52,9 @@ class RecRequest:
     content_filter: Mapping[str, Any] | None = None
     boosts: Mapping[str, float] | None = None
     diversity: float = 0.0
-    offset: int = 0
+    offset: int = 0  # paging: the result holds the `offset + count` best items (the first `offset` were shown)
     session_id: str | None = None
+    model_version: int | None = None  # an experiment arm's version; None serves the active one
 
 
 @dataclass

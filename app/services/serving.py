@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from app.errors import InvalidInput
+from app.services import paging
 from app.services import recommendations as rec
 from app.services.engine import Recommender
 from app.services.experiments import Arm, ExperimentDirectory, ExperimentSpec
@@ -40,6 +42,7 @@ class ServeRequest:
     exclude_ids: tuple[str, ...] = ()
     context: object | None = None
     placement: str | None = None
+    after: str | None = None  # the requestId of the page this one follows
 
 
 @dataclass(frozen=True)
@@ -68,21 +71,47 @@ async def serve(serving: Serving, request: ServeRequest, *, http_request_id: str
     """Recommendations for a user or session, under its experiment arm, recorded as an impression."""
     request_id = new_request_id()
     assigned = await serving.experiments.assign(request.placement, request.subject.key)
-    strategy = assigned[1].strategy if assigned else request.strategy
+    arm = assigned[1] if assigned else None
     engine_request = rec.RecRequest(
         user_id=request.subject.key,
         count=request.count,
         content_type=request.content_type,
-        strategy=strategy,
+        strategy=arm.strategy if arm else request.strategy,
         exclude_ids=request.exclude_ids,
         context=request.context,
+        model_version=arm.model_version if arm else None,
     )
-    result = await rec.recommend(serving.recommender, engine_request, request_id=request_id)
+    if request.after is None:
+        result = await rec.recommend(serving.recommender, engine_request, request_id=request_id)
+    else:
+        result = await _next_page(serving, engine_request, request, request_id=request_id)
     served = Served(result, request.subject, _assignment(assigned))
-    serving.impressions.record(impression_of(served, request.placement))
+    serving.impressions.record(impression_of(served, request.placement, parent=request.after))
     if http_request_id:
         logger.debug("list %s served in request %s", request_id, http_request_id)
     return served
+
+
+async def _next_page(
+    serving: Serving, engine_request: rec.RecRequest, request: ServeRequest, *, request_id: str
+) -> rec.RecResult:
+    """The page after `request.after`: the same ranking continued, or recomputed without what was shown."""
+    chain = await paging.load_chain(
+        serving.recommender.sessions, serving.impressions.recent, after=str(request.after), subject=request.subject
+    )
+    if len(chain.shown) + len(request.exclude_ids) > paging.MAX_SHOWN:
+        raise InvalidInput(f"after: a chain plus excludeIds may hide at most {paging.MAX_SHOWN} items", field="after")
+    shown = len(chain.shown)
+    deeper = replace(engine_request, offset=shown)
+    result = await rec.recommend(serving.recommender, deeper, request_id=request_id)
+    if [i.content_id for i in result.items[:shown]] == list(chain.shown):
+        result.items = result.items[shown:]  # ranks go on from shown + 1
+        return result
+    fresh = replace(engine_request, exclude_ids=(*engine_request.exclude_ids, *chain.shown))
+    result = await rec.recommend(serving.recommender, fresh, request_id=request_id)
+    for item in result.items:
+        item.rank += shown
+    return result
 
 
 def _assignment(assigned: tuple[ExperimentSpec, Arm] | None) -> Assignment | None:

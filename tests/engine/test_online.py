@@ -14,8 +14,10 @@ from sqlalchemy import text
 
 from app.context import AppState
 from app.services import export, serving
+from app.services import recommendations as rec
+from tests.conftest import error_codes
 from tests.engine.conftest import Query
-from tests.engine.test_recommendations import genres
+from tests.engine.test_recommendations import consumed, genres
 
 SESSION_RECS = """query($s: String, $u: ID) { recommendations(sessionId: $s, userId: $u, count: 10) {
   userId sessionId cached items { contentId reasons { kind } } } }"""
@@ -119,3 +121,136 @@ def test_export_command(ml_state: AppState, tmp_path: Path) -> None:
     rerun = subprocess.run([*args, "--count", "5"], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert "exported 0 users" in rerun.stdout and "(3 already there)" in rerun.stdout
     assert len(read_lines(output)) == 3
+
+
+PAGE = """query($u: ID!, $after: ID) { recommendations(userId: $u, count: 20, after: $after) {
+  requestId cached items { contentId rank } } }"""
+
+
+async def page(ml: Query, user: str, after: str | None) -> dict[str, Any]:
+    body = await ml(PAGE, {"u": user, "after": after})
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["recommendations"]
+    return result
+
+
+async def test_five_pages_of_twenty_continue_one_list(ml: Query, ml_state: AppState) -> None:
+    user, pages, after = "4", [], None
+    for _ in range(5):
+        pages.append(await page(ml, user, after))
+        after = pages[-1]["requestId"]
+    ids = [i["contentId"] for p in pages for i in p["items"]]
+    assert len(ids) == 100 and len(set(ids)) == 100
+    assert not set(ids) & await consumed(ml_state, user)
+    assert [i["rank"] for p in pages for i in p["items"]] == list(range(1, 101))
+    deep = await rec.recommend(ml_state.recommender, rec.RecRequest(user_id=user, count=20, offset=80), request_id="x")
+    assert ids == [i.content_id for i in deep.items]  # the same ranking, continued: same order
+    await ml_state.impressions.flush()
+    async with ml_state.sessions() as session:
+        parents = dict(
+            (
+                await session.execute(text("SELECT request_id, parent_request_id FROM impressions WHERE user_id = '4'"))
+            ).all()
+        )
+    assert [parents[p["requestId"]] for p in pages] == [None] + [p["requestId"] for p in pages[:-1]]
+
+
+async def test_paging_after_new_events_recomputes_without_repeats(ml: Query, ml_state: AppState) -> None:
+    user = "6"
+    first = await page(ml, user, None)
+    second = await page(ml, user, first["requestId"])
+    clicked = second["items"][0]["contentId"]
+    event = {"userId": user, "contentId": clicked, "eventType": "click", "recommendationId": second["requestId"]}
+    assert "errors" not in await ml("mutation($e: EventInput!) { logEvent(input: $e) { duplicate } }", {"e": event})
+    third = await page(ml, user, second["requestId"])
+    shown = {i["contentId"] for p in (first, second) for i in p["items"]}
+    ids = [i["contentId"] for i in third["items"]]
+    assert len(ids) == 20 and not set(ids) & shown and clicked not in ids
+    assert [i["rank"] for i in third["items"]] == list(range(41, 61))
+
+
+async def test_paging_rejects_another_users_or_an_unknown_request(ml: Query, ml_state: AppState) -> None:
+    mine = await page(ml, "9", None)
+    await ml_state.impressions.flush()
+    async with ml_state.sessions() as session:
+        before = (await session.execute(text("SELECT count(*) FROM impressions"))).scalar()
+    for after in (mine["requestId"], "no-such-request", "bad id"):
+        body = await ml(PAGE, {"u": "10", "after": after})
+        assert error_codes(body) == ["BAD_USER_INPUT"] and body["errors"][0]["extensions"]["field"] == "after"
+    await ml_state.impressions.flush()
+    async with ml_state.sessions() as session:
+        assert (await session.execute(text("SELECT count(*) FROM impressions"))).scalar() == before
+
+
+async def second_version(state: AppState) -> int:
+    """A candidate version: version 1's item factors dealt to other items (a different model)."""
+    async with state.sessions() as session:
+        version = (
+            await session.execute(
+                text(
+                    "INSERT INTO model_versions (kind, params, training_stats, metrics, status) "
+                    "SELECT kind, params, training_stats, metrics, 'candidate' FROM model_versions WHERE id = 1 "
+                    "RETURNING id"
+                )
+            )
+        ).scalar_one()
+        await session.execute(
+            text(
+                """INSERT INTO item_factors (model_version_id, content_id, factors)
+                   SELECT :v, a.content_id, b.factors
+                   FROM (SELECT content_id, row_number() OVER (ORDER BY content_id) AS n
+                         FROM item_factors WHERE model_version_id = 1) a
+                   JOIN (SELECT factors, row_number() OVER (ORDER BY md5(content_id)) AS n
+                         FROM item_factors WHERE model_version_id = 1) b USING (n)"""
+            ),
+            {"v": version},
+        )
+        await session.commit()
+    return int(version)
+
+
+COLLAB = """query($u: ID!, $p: String) { recommendations(userId: $u, count: 10, strategy: COLLABORATIVE, placement: $p) {
+  modelVersion experiment { name arm } items { contentId } } }"""
+
+
+async def collab(ml: Query, user: str, placement: str | None = None) -> dict[str, Any]:
+    body = await ml(COLLAB, {"u": user, "p": placement})
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["recommendations"]
+    return result
+
+
+async def test_an_arm_serves_its_own_model_version(ml: Query, ml_state: AppState) -> None:
+    version = await second_version(ml_state)
+    arms = [
+        {"name": "current", "strategy": "COLLABORATIVE", "traffic": 0.5},
+        {"name": "next", "strategy": "COLLABORATIVE", "modelVersion": version, "traffic": 0.5},
+    ]
+    body = await ml(
+        "mutation($i: ExperimentInput!) { upsertExperiment(input: $i) { name } }",
+        {"i": {"name": "versions", "placement": "lab", "arms": arms}},
+    )
+    assert "errors" not in body, body
+    served = {u: await collab(ml, u, "lab") for u in map(str, range(20, 40))}
+    on_next = [u for u, r in served.items() if r["experiment"]["arm"] == "next"]
+    on_current = [u for u, r in served.items() if r["experiment"]["arm"] == "current"]
+    assert on_next and on_current
+    assert all(served[u]["modelVersion"] == version for u in on_next)
+    assert all(served[u]["modelVersion"] == 1 for u in on_current)
+    user = on_next[0]
+    with_v1 = await collab(ml, user)
+    try:
+        await ml("mutation($v: Int!) { activateModel(id: $v) { id } }", {"v": version})
+        with_v2 = await collab(ml, user)
+    finally:
+        await ml("mutation { activateModel(id: 1) { id } }")
+        await ml('mutation { stopExperiment(name: "versions") { active } }')
+    assert served[user]["items"] == with_v2["items"] != with_v1["items"]
+    await ml_state.impressions.flush()
+    stats = await ml(
+        "query($s: DateTime!) { recommendationStats(since: $s, groupBy: [MODEL_VERSION, EXPERIMENT_ARM]) "
+        "{ modelVersion experiment arm impressions } }",
+        {"s": "2000-01-01T00:00:00Z"},
+    )
+    rows = {(r["modelVersion"], r["arm"]): r["impressions"] for r in stats["data"]["recommendationStats"]}
+    assert rows[(version, "next")] == 10 * len(on_next) and rows[(1, "current")] == 10 * len(on_current)
