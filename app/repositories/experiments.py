@@ -57,13 +57,3 @@ class ExperimentRepository:
         """Those of `version_ids` that have item factors stored."""
         stmt = select(ItemFactor.model_version_id).where(ItemFactor.model_version_id.in_(version_ids)).distinct()
         return set(await self.session.scalars(stmt))
-
-    async def versions_in_use(self) -> set[int]:
-        """Model versions that a running experiment serves (their factors must be kept)."""
-        rows = await self.session.scalars(
-            text(
-                "SELECT DISTINCT (arm->>'model_version')::int FROM experiments, jsonb_array_elements(arms) arm "
-                "WHERE active AND arm->>'model_version' IS NOT NULL"
-            )
-        )
-        return {int(v) for v in rows}

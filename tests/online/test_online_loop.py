@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -13,6 +14,7 @@ from app import migrate
 from app.config import AuthMode
 from app.context import AppState
 from app.main import build_state, close_state, create_app
+from tests.cli.test_cli import recengine
 from tests.conftest import GQL, error_codes
 
 LOG = "mutation($input: EventInput!) { logEvent(input: $input) { event { userId sessionId recommendationId } } }"
@@ -25,6 +27,12 @@ UPSERT_EXP = """mutation($input: ExperimentInput!) {
 STATS = """query($since: DateTime!, $g: [StatsDimension!]) { recommendationStats(since: $since, groupBy: $g) {
   strategy modelVersion placement experiment arm impressions users clicks ctr conversions conversionRate } }"""
 SINCE = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+async def warm_embedder(state: AppState) -> None:
+    """Load the embedding model outside any request (its first load may outlast a request's time budget)."""
+    await state.recommender.embed(["warm up"])
 
 
 async def scalar(state: AppState, sql: str, **params: Any) -> Any:
@@ -247,3 +255,25 @@ async def test_impressions_are_partitioned_by_month_and_kept_for_the_retention(s
     assert await migrate.drop_old_impressions(state.engine, 6) == 1
     assert await scalar(state, "SELECT array_agg(request_id) FROM impressions") == ["now"]
     assert await scalar(state, "SELECT to_regclass(:p)", p=placed["year-ago"]) is None
+
+
+async def test_experiment_report_command(gql: GQL, state: AppState, database_url: str) -> None:
+    await seed(gql)
+    arms = [
+        {"name": "base", "strategy": "POPULAR", "traffic": 0.5},
+        {"name": "alt", "strategy": "TRENDING", "traffic": 0.5},
+    ]
+    assert "errors" not in await gql(UPSERT_EXP, {"input": {"name": "cli-exp", "arms": arms}})
+    for i in range(12):  # every list gets one click on its first item: CTR 1/3 in both arms
+        served = await recs(gql, u=f"r{i}")
+        event = {"userId": f"r{i}", "contentId": served["items"][0]["contentId"], "eventType": "click"}
+        assert "errors" not in await gql(LOG, {"input": {**event, "recommendationId": served["requestId"]}})
+    await state.impressions.flush()
+    result = recengine(["experiment", "report", "cli-exp"], database_url)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.split()[1:2] in (["base"], ["alt"])}
+    assert set(rows) == {"base", "alt"} and "p-value" in result.stdout
+    assert all("0.3333" in row for row in rows.values())
+    assert "1.0000" in rows["alt"]  # equal CTRs: z = 0, p = 1
+    missing = recengine(["experiment", "report", "nope"], database_url)
+    assert missing.returncode == 1 and "not found" in missing.stdout
