@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from app.services.request import Strategy
 from app.services.validation import _Strict, validate
 
 NAME_PATTERN = r"^[a-zA-Z0-9_-]{1,100}$"
+PLACEMENT_PATTERN = r"^[a-zA-Z0-9_:.-]{1,100}$"
 MAX_ARMS = 10
 MEMO_SECONDS = 2.0  # other replicas see a new or stopped experiment within this
 TRAFFIC_SLACK = 1e-9
@@ -38,7 +40,7 @@ class ExperimentWrite(_Strict):
     """An experiment upsert."""
 
     name: str = Field(pattern=NAME_PATTERN)
-    placement: str | None = Field(None, pattern=r"^[a-zA-Z0-9_:.-]{1,100}$")
+    placement: str | None = Field(None, pattern=PLACEMENT_PATTERN)
     active: bool = True
     arms: list[ArmWrite] = Field(min_length=1, max_length=MAX_ARMS)
 
@@ -124,8 +126,23 @@ async def _check_versions(repo: ExperimentRepository, write: ExperimentWrite) ->
             raise InvalidInput(f"{field}: model version {arm.model_version} has no stored factors", field=field)
 
 
+def check_name(name: str) -> str:
+    """An experiment name, else BAD_USER_INPUT."""
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise InvalidInput(f"name: must match {NAME_PATTERN}", field="name")
+    return name
+
+
+def check_placement(placement: str | None) -> str | None:
+    """A placement name (or None), else BAD_USER_INPUT."""
+    if placement is not None and not re.fullmatch(PLACEMENT_PATTERN, placement):
+        raise InvalidInput(f"placement: must match {PLACEMENT_PATTERN}", field="placement")
+    return placement
+
+
 async def stop_experiment(session: AsyncSession, *, name: str) -> ExperimentSpec:
     """Stop an experiment: its arms stop being served; its stats stay."""
+    check_name(name)
     repo = ExperimentRepository(session)
     if await repo.get_by_name(name) is None:
         raise NotFound(f"experiment {name!r} not found", field="name")
@@ -143,6 +160,7 @@ async def list_experiments(session: AsyncSession) -> list[ExperimentSpec]:
 
 async def get_experiment(session: AsyncSession, *, name: str) -> ExperimentSpec:
     """One experiment, or NotFound."""
+    check_name(name)
     row = await ExperimentRepository(session).get_by_name(name)
     if row is None:
         raise NotFound(f"experiment {name!r} not found", field="name")

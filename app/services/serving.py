@@ -15,7 +15,7 @@ from app.errors import InvalidInput
 from app.services import paging
 from app.services import recommendations as rec
 from app.services.engine import Recommender
-from app.services.experiments import Arm, ExperimentDirectory, ExperimentSpec
+from app.services.experiments import Arm, ExperimentDirectory, ExperimentSpec, check_placement
 from app.services.impressions import Impression, ImpressionWriter
 from app.services.sessions import Subject
 
@@ -70,6 +70,7 @@ def new_request_id() -> str:
 async def serve(serving: Serving, request: ServeRequest, *, http_request_id: str | None = None) -> Served:
     """Recommendations for a user or session, under its experiment arm, recorded as an impression."""
     request_id = new_request_id()
+    check_placement(request.placement)
     assigned = await serving.experiments.assign(request.placement, request.subject.key)
     arm = assigned[1] if assigned else None
     engine_request = rec.RecRequest(

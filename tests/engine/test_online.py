@@ -245,6 +245,9 @@ async def test_an_arm_serves_its_own_model_version(ml: Query, ml_state: AppState
     finally:
         await ml("mutation { activateModel(id: 1) { id } }")
         await ml('mutation { stopExperiment(name: "versions") { active } }')
+        async with ml_state.sessions() as session:  # other tests expect version 1 to be the newest
+            await session.execute(text("DELETE FROM model_versions WHERE id = :v"), {"v": version})
+            await session.commit()
     assert served[user]["items"] == with_v2["items"] != with_v1["items"]
     await ml_state.impressions.flush()
     stats = await ml(

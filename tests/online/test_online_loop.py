@@ -94,6 +94,7 @@ async def test_recommendations_need_exactly_one_identity(gql: GQL, state: AppSta
         body = await gql(RECS, variables)
         assert error_codes(body) == ["BAD_USER_INPUT"] and body["errors"][0]["extensions"]["field"] == "userId"
     assert (await gql(RECS, {"s": "bad session"}))["errors"][0]["extensions"]["field"] == "sessionId"
+    assert (await gql(RECS, {"u": "u1", "p": "no spaces\x00"}))["errors"][0]["extensions"]["field"] == "placement"
     await state.impressions.flush()
     assert await scalar(state, "SELECT count(*) FROM impressions") == 0
 
@@ -211,6 +212,7 @@ async def test_experiment_rules(gql: GQL, state: AppState) -> None:
     listed = (await gql("{ experiments { name active } }"))["data"]["experiments"]
     assert listed == [{"name": "e2", "active": True}, {"name": "e1", "active": False}]
     assert error_codes(await gql('mutation { stopExperiment(name: "nope") { active } }')) == ["NOT_FOUND"]
+    assert error_codes(await gql('mutation { stopExperiment(name: "bad name") { active } }')) == ["BAD_USER_INPUT"]
 
 
 async def test_conversion_flag_of_event_types(gql: GQL) -> None:
