@@ -70,6 +70,14 @@ async def test_session_events_shape_its_recommendations_then_merge_into_the_user
     assert (await ml(merge, {"s": session_id, "u": user}))["data"]["mergeSession"]["eventsMoved"] == 0
     emptied = await served(ml, s=session_id)
     assert {r["kind"] for i in emptied["items"] for r in i["reasons"]} == {"COLD_START"}
+    await forget_users(ml_state, user)
+
+
+async def forget_users(state: AppState, *users: str) -> None:
+    """Delete users this module created (their events go too): the database is shared by the engine tests."""
+    async with state.sessions() as session:
+        await session.execute(text("DELETE FROM users WHERE user_id = ANY(:u)"), {"u": list(users)})
+        await session.commit()
 
 
 def serving_of(state: AppState) -> serving.Serving:
@@ -167,6 +175,9 @@ async def test_paging_after_new_events_recomputes_without_repeats(ml: Query, ml_
     ids = [i["contentId"] for i in third["items"]]
     assert len(ids) == 20 and not set(ids) & shown and clicked not in ids
     assert [i["rank"] for i in third["items"]] == list(range(41, 61))
+    async with ml_state.sessions() as session:  # the database is shared by the engine tests
+        await session.execute(text("DELETE FROM events WHERE recommendation_id = :r"), {"r": second["requestId"]})
+        await session.commit()
 
 
 async def test_paging_rejects_another_users_or_an_unknown_request(ml: Query, ml_state: AppState) -> None:
