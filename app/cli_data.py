@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -174,9 +175,14 @@ def evaluate(
     path: Annotated[Path | None, typer.Option(help="MovieLens folder; omit to download.")] = None,
     from_db: Annotated[bool, typer.Option("--from-db", help="Evaluate on the events in the database.")] = False,
     k: Annotated[str, typer.Option(help="Cut-offs, comma-separated.")] = "5,10,20",
+    served: Annotated[
+        bool,
+        typer.Option(help="Also score the real service (SERVED row) on a scratch database of the training split."),
+    ] = True,
 ) -> None:
-    """Offline evaluation of our strategies against ALS, BPR, ItemKNN and EASE (temporal 80/20 split)."""
-    from app.ml.evaluation import eval_data_from_movielens, run_evaluation
+    """Offline evaluation of our strategies against ALS, BPR, ItemKNN and EASE (temporal 80/20 split); writes
+    the serving configuration it chose (serving.json) and, with --served, the SERVED row."""
+    from app.ml.evaluation import ServedInput, eval_data_from_movielens, run_evaluation
 
     try:
         ks = tuple(sorted({int(x) for x in k.split(",") if x.strip()}))
@@ -194,7 +200,15 @@ def evaluate(
         data, name = eval_data_from_movielens(load_movielens(movielens_path(path), progress=True)), "movielens"
     else:
         raise fail(f"--dataset must be movielens (or use --from-db), got {dataset!r}")
-    report = run_evaluation(data, output, ks=ks, dataset=name, cache_dir=get_settings().data_dir / "cache")
+
+    def serve(inp: ServedInput) -> list[list[str]]:
+        from app.services.served_evaluation import served_top
+
+        return asyncio.run(served_top(batch_settings(), inp))
+
+    report = run_evaluation(
+        data, output, ks=ks, dataset=name, cache_dir=get_settings().data_dir / "cache", served=serve if served else None
+    )
     results = report["results"]
     for model, metrics in results.items():
         console.print(

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from starlette.requests import Request
@@ -58,7 +58,6 @@ class Context:
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     authorization: str | None = None
     _role_lookup: asyncio.Future[Role | None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-REDACTED_KEYS = ("authorization", "api_key", "password", "secret")
-
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id, exception."""

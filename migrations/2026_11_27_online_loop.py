@@ -6,7 +6,7 @@ creates the coming months of `events` and `impressions` alike. `drop_month_parti
 applies a retention to any of them.
 
 Revision ID: 2026_11_27_online_loop
-Revises: 2026_11_27_item_links
+Revises: 2026_11_27_link_sources
 Create Date: 2026-11-27
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "2026_11_27_online_loop"
-down_revision: str | None = "2026_11_27_item_links"
+down_revision: str | None = "2026_11_27_link_sources"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

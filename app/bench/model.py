@@ -13,12 +13,13 @@ from app.config import Settings
 from app.db import SessionFactory
 from app.ml.als import ALSModel
 from app.ml.gate import EventArrays
-from app.ml.links import link_rows
+from app.ml.links import LinkRow
 from app.ml.serving import default_config
 from app.ml.signals import event_weights
-from app.ml.training import fit, interactions
+from app.ml.training import fit, interactions, link_tables
 from app.repositories import bulk
 from app.repositories.event_types import EventTypeRepository
+from app.repositories.links import LinkRepository
 from app.repositories.model_versions import ModelVersionRepository
 
 
@@ -56,7 +57,9 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     inter = interactions(arrays, config, now=time.time())
     model, _ = fit(arrays, config, seed=settings.training_seed, inter=inter)
     fit_s = time.perf_counter() - started
-    links, _kind = link_rows(inter, config.links)
+    async with sessions() as session:
+        embedded = await LinkRepository(session).embeddings()
+    links, _stats = link_tables(arrays, inter, model, embedded, config)
     store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
     return TrainTiming(
         round(arrays_s, 3), round(fit_s, 3), round(store_s, 3), round(index_s, 3), int(arrays.user_ids.size)
@@ -73,9 +76,7 @@ def fit_only(weights: dict[str, float], settings: Settings, spec: synth.Spec) ->
     return TrainTiming(round(arrays_s, 3), round(time.perf_counter() - started, 3), 0.0, 0.0, int(arrays.user_ids.size))
 
 
-async def _store(
-    sessions: SessionFactory, model: ALSModel, events: int, links: list[tuple[str, str, float]]
-) -> tuple[float, float]:
+async def _store(sessions: SessionFactory, model: ALSModel, events: int, links: list[LinkRow]) -> tuple[float, float]:
     started = time.perf_counter()
     async with sessions() as session:
         repo = ModelVersionRepository(session)
@@ -84,7 +85,7 @@ async def _store(
         )
         await bulk.copy_factors(session, "item_factors", "content_id", version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
-        await repo.write_links(version.id, links)
+        await LinkRepository(session).write(version.id, links)
         store_s = time.perf_counter() - started
         started = time.perf_counter()
         await session.execute(text("SET maintenance_work_mem = '1GB'"))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +23,6 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "rate": 1.0,
     "dislike": -4.0,
 }
-_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -146,21 +142,6 @@ def _positive_totals(n_items: int, item_indices: np.ndarray, confidences: np.nda
     return unique[keep], totals[keep]
 
 
-def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and scores of the n best scores, best first, ties by lower index."""
-    scores = np.asarray(scores, dtype=np.float32).copy()
-    allowed = np.ones(scores.shape[0], dtype=bool)
-    if exclude is not None and exclude.size:
-        allowed[exclude] = False
-    candidates = np.flatnonzero(allowed)
-    if 0 < n < candidates.size:  # cut to the n best (and ties) before the full sort
-        negated = -scores[candidates]
-        candidates = candidates[negated <= np.partition(negated, n - 1)[n - 1]]
-    order = np.lexsort((candidates, -scores[candidates]))[: max(n, 0)]
-    best = candidates[order]
-    return best.astype(np.int64), scores[best]
-
-
 class ALSModel:
     """Implicit ALS (implicit.cpu.als) with fold-in for users unseen at training time."""
 
@@ -188,8 +169,6 @@ class ALSModel:
         self.item_factors = np.zeros((0, factors), dtype=np.float32)
         self.user_ids: list[str] = []
         self.item_ids: list[str] = []
-        self._seen = sp.csr_matrix((0, 0), dtype=np.float32)
-        self._yty: np.ndarray | None = None
 
     @property
     def params(self) -> dict[str, float | int]:
@@ -201,14 +180,6 @@ class ALSModel:
             "iterations": self.iterations,
             "random_state": self.random_state,
         }
-
-    @property
-    def yty(self) -> np.ndarray:
-        """Gram matrix of the item factors, cached for fold-in."""
-        if self._yty is None:
-            y = self.item_factors.astype(np.float64)
-            self._yty = y.T @ y
-        return self._yty
 
     def fit(self, interactions: Interactions, show_progress: bool = False) -> ALSModel:
         """Train on the interactions with confidence 1 + alpha * c for every stored c."""
@@ -233,90 +204,4 @@ class ALSModel:
         self.item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
         self.user_ids = list(interactions.user_ids)
         self.item_ids = list(interactions.item_ids)
-        self._seen = matrix
-        self._yty = None
         return self
-
-    def recommend(self, user_index: int, n: int = 10, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n item indices and scores for a trained user."""
-        if not 0 <= user_index < self.user_factors.shape[0]:
-            raise IndexError(f"user index {user_index} out of range")
-        seen = self.seen_items(user_index) if exclude_seen else None
-        return self.recommend_vector(self.user_factors[user_index], n, exclude=seen)
-
-    def recommend_vector(
-        self, user_vector: np.ndarray, n: int = 10, exclude: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-n item indices and scores for a user vector (e.g. from fold_in)."""
-        return top_n(self.item_factors @ np.asarray(user_vector, dtype=np.float32), n, exclude)
-
-    def seen_items(self, user_index: int) -> np.ndarray:
-        """Item indices the user interacted with in the training data."""
-        start, end = self._seen.indptr[user_index], self._seen.indptr[user_index + 1]
-        return np.asarray(self._seen.indices[start:end], dtype=np.int64)
-
-    def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The n items with the highest cosine similarity of factors, the item itself excluded."""
-        if not 0 <= item_index < self.item_factors.shape[0]:
-            raise IndexError(f"item index {item_index} out of range")
-        norms = np.linalg.norm(self.item_factors, axis=1)
-        norms[norms == 0] = 1.0
-        unit = self.item_factors / norms[:, None]
-        return top_n(unit @ unit[item_index], n, exclude=np.array([item_index]))
-
-    def fold_in(self, item_indices: np.ndarray, confidences: np.ndarray) -> np.ndarray:
-        """A user vector for these interactions, against the trained item factors."""
-        return fold_in_vector(
-            self.item_factors,
-            self.yty,
-            item_indices,
-            confidences,
-            alpha=self.alpha,
-            regularization=self.regularization,
-        )
-
-    def save(self, path: Path) -> None:
-        """Write factors, ids, training matrix and params to path with np.savez (atomic)."""
-        path = Path(path)
-        arrays: dict[str, np.ndarray] = {
-            "format_version": np.array(_FORMAT_VERSION),
-            "user_factors": self.user_factors,
-            "item_factors": self.item_factors,
-            "user_ids": np.array(self.user_ids, dtype=np.str_),
-            "item_ids": np.array(self.item_ids, dtype=np.str_),
-            "seen_indptr": self._seen.indptr,
-            "seen_indices": self._seen.indices,
-            "seen_data": self._seen.data,
-            "seen_shape": np.array(self._seen.shape, dtype=np.int64),
-        }
-        arrays.update({f"param_{k}": np.array(v) for k, v in self.params.items()})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, **arrays)  # type: ignore[arg-type]
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @classmethod
-    def load(cls, path: Path) -> ALSModel:
-        """Read a model written by save (no pickle)."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            version = int(data["format_version"])
-            if version != _FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported model format {version}")
-            model = cls(
-                factors=int(data["param_factors"]),
-                regularization=float(data["param_regularization"]),
-                alpha=float(data["param_alpha"]),
-                iterations=int(data["param_iterations"]),
-                random_state=int(data["param_random_state"]),
-            )
-            model.user_factors = data["user_factors"].astype(np.float32)
-            model.item_factors = data["item_factors"].astype(np.float32)
-            model.user_ids = [str(u) for u in data["user_ids"]]
-            model.item_ids = [str(i) for i in data["item_ids"]]
-            shape = tuple(int(x) for x in data["seen_shape"])
-            model._seen = sp.csr_matrix((data["seen_data"], data["seen_indices"], data["seen_indptr"]), shape=shape)
-        return model

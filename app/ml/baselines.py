@@ -108,22 +108,6 @@ class EASE:
         return chunked_top_k(self.scores, binary(matrix), n)[0]
 
 
-class Popular:
-    """Most-interacted items first, the same list for everyone (minus what they have seen)."""
-
-    def __init__(self) -> None:
-        """No parameters."""
-        self.counts = np.zeros(0)
-
-    def fit(self, matrix: sp.csr_matrix) -> None:
-        """Count distinct users per item."""
-        self.counts = np.asarray(binary(matrix).sum(axis=0)).ravel().astype(np.float64)
-
-    def recommend(self, matrix: sp.csr_matrix, n: int) -> np.ndarray:
-        """Top-n unseen popular items for every row."""
-        return chunked_top_k(lambda users: np.tile(self.counts, (users.size, 1)), binary(matrix), n)[0]
-
-
 class ImplicitModel:
     """Adapter over an `implicit` recommender (ALS, BPR, CosineRecommender)."""
 
@@ -172,8 +156,3 @@ class ImplicitModel:
         ids = np.asarray(ids, dtype=np.int64)
         ids[~np.isfinite(np.asarray(scores)) | (np.asarray(scores) <= 0)] = -1
         return ids
-
-
-def recommend_from_scores(scores: np.ndarray, seen: sp.csr_matrix, n: int) -> np.ndarray:
-    """Top-n unseen item indices from a dense score matrix."""
-    return top_k_masked(scores, seen, n)[0]

@@ -19,6 +19,7 @@ import scipy.sparse as sp
 
 from app.ml import signals
 from app.ml.hybrid import Candidate
+from app.ml.sources import Source
 
 if TYPE_CHECKING:
     from app.ml.serving import ServingConfig
@@ -37,6 +38,7 @@ class History:
     items: np.ndarray
     weights: np.ndarray
     timestamps: np.ndarray
+    user_ids: np.ndarray | None = None  # the id of every user index, where known
 
     def seen(self) -> sp.csr_matrix:
         """Binary users x items matrix of what each user has already interacted with."""
@@ -97,42 +99,64 @@ def collaborative(
     return chunked_top_k(lambda users: user_factors[users] @ item_factors.T, history.seen(), k)
 
 
-def user_rows(history: History) -> list[np.ndarray]:
-    """Each user's interaction rows, newest first (ties: higher item index first, as SQL's content_id DESC)."""
+def user_rows(history: History, limit: int | None = None) -> list[np.ndarray]:
+    """Each user's latest `limit` interaction rows, newest first (ties: higher item index first, as
+    serving's `ORDER BY timestamp DESC, content_id DESC`)."""
     order = np.lexsort((-history.items, -history.timestamps, history.users))
     bounds = np.searchsorted(history.users[order], np.arange(history.n_users + 1))
-    return [order[bounds[u] : bounds[u + 1]] for u in range(history.n_users)]
+    return [order[bounds[u] : bounds[u + 1]][:limit] for u in range(history.n_users)]
 
 
-def strongest_items(history: History, *, now: float, half_life_days: float | None, n: int) -> sp.csr_matrix:
-    """Users x items matrix of each user's `signals.strongest` items and their decayed totals."""
+def user_history(history: History, rows: np.ndarray) -> signals.UserHistory:
+    """One user's rows (newest first) as the serving side's `UserHistory`."""
+    return signals.UserHistory(history.items[rows], history.weights[rows], history.timestamps[rows])
+
+
+def seed_matrix(history: History, source: Source, config: ServingConfig, *, now: float) -> sp.csr_matrix:
+    """Users x items matrix of every user's `signals.seeds` for a link source."""
     rows, cols, vals = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
-    for u, sel in enumerate(user_rows(history)):
-        names, totals = signals.strongest(
-            history.items[sel],
-            history.weights[sel],
-            history.timestamps[sel],
-            now=now,
-            half_life_days=half_life_days,
-            n=n,
-        )
-        rows.append(np.full(names.size, u, dtype=np.int64))
-        cols.append(names.astype(np.int64))
-        vals.append(totals)
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(history.n_users, history.n_items)
-    )
+    for u, sel in enumerate(user_rows(history, config.history_events)):
+        items, weights = signals.seeds(source, user_history(history, sel), config, now=now)
+        rows.append(np.full(items.size, u, dtype=np.int64))
+        cols.append(items.astype(np.int64))
+        vals.append(np.asarray(weights, dtype=np.float64))
+    data = (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols)))
+    return sp.csr_matrix(data, shape=(history.n_users, history.n_items))
 
 
 def profiles(item_vectors: np.ndarray, history: History, *, now: float, config: ServingConfig) -> np.ndarray:
-    """Every user's content profile (`signals.profile` over the user's strongest items)."""
-    top = strongest_items(history, now=now, half_life_days=config.half_life_days, n=config.link_items)
+    """Every user's content profile (`signals.profile` of the user's strongest items)."""
+    top = seed_matrix(history, Source.CO_OCCURRENCE, config, now=now)
     out = np.zeros((history.n_users, item_vectors.shape[1]), dtype=np.float32)
     for u in range(history.n_users):
         row = top.getrow(u)
         if row.nnz:
-            out[u] = signals.profile(item_vectors[row.indices], row.data)
+            out[u] = signals.profile(item_vectors[row.indices])
     return out
+
+
+def linked(
+    links: sp.csr_matrix, seeds: sp.csr_matrix, seen: sp.csr_matrix, k: int, *, combine: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A link source for every user: Σ (or max) over the user's seeds of seed weight x link weight.
+
+    The batch twin of the serving aggregate over `item_links`; anchor = the seed contributing most.
+    """
+    n_users = seeds.shape[0]
+    idx = np.full((n_users, k), -1, dtype=np.int64)
+    val = np.full((n_users, k), -np.inf)
+    anc = np.full((n_users, k), -1, dtype=np.int64)
+    for u in range(n_users):
+        own = seeds.getrow(u)
+        if not own.nnz:
+            continue
+        parts = np.asarray(links[own.indices].todense()) * own.data[:, None]
+        scores = parts.max(axis=0) if combine == "max" else parts.sum(axis=0)
+        scores = np.where(scores > 0, scores, -np.inf)
+        i_u, v_u = top_k_masked(scores[None, :], seen[u], k)
+        idx[u], val[u] = i_u[0], v_u[0]
+        anc[u] = np.where(i_u[0] >= 0, own.indices[parts.argmax(axis=0)[np.maximum(i_u[0], 0)]], -1)
+    return idx, val, anc
 
 
 def content(
@@ -141,39 +165,6 @@ def content(
     """Content source: items by cosine similarity to the user's profile vector."""
     prof = profiles(item_vectors, history, now=now, config=config)
     return chunked_top_k(lambda users: prof[users] @ item_vectors.T, history.seen(), k)
-
-
-def anchor_items(history: History, n: int) -> list[np.ndarray]:
-    """Each user's `signals.anchors`: the n latest distinct items with a positive event."""
-    return [
-        np.array(signals.anchors(history.items[sel], history.weights[sel], n), dtype=np.int64)
-        for sel in user_rows(history)
-    ]
-
-
-def neighbors(
-    item_vectors: np.ndarray, history: History, k: int, *, recent: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Neighbours of each user's `recent` latest items by cosine; best anchor kept per item.
-
-    Returns (indices, scores, anchor indices). Used with content embeddings
-    (item_neighbors) and with ALS item factors (factor_neighbors).
-    """
-    unit = unit_rows(item_vectors)
-    anchors_of = anchor_items(history, recent)
-    seen = history.seen()
-    idx = np.full((history.n_users, k), -1, dtype=np.int64)
-    val = np.full((history.n_users, k), -np.inf)
-    anc = np.full((history.n_users, k), -1, dtype=np.int64)
-    for u, anchors in enumerate(anchors_of):
-        if anchors.size == 0:
-            continue
-        sims = unit[anchors] @ unit.T
-        best = sims.argmax(axis=0)
-        i_u, v_u = top_k_masked(sims.max(axis=0)[None, :], seen[u], k)
-        idx[u], val[u] = i_u[0], v_u[0]
-        anc[u] = np.where(i_u[0] >= 0, anchors[best[i_u[0]]], -1)
-    return idx, val, anc
 
 
 def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix:
@@ -200,41 +191,31 @@ def item_links(history: History, top_n: int, chunk: int = 1024) -> sp.csr_matrix
     )
 
 
-def co_occurrence(
-    links: sp.csr_matrix, history: History, k: int, *, now: float, config: ServingConfig
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Co-occurrence source: Σ over the user's strongest items of total x link score; anchor = top contributor.
-
-    Only each user's `link_items` strongest items take part, as in serving, where the sum is one
-    SQL GROUP BY whose cost grows with the items it starts from.
-    """
-    user_items = strongest_items(history, now=now, half_life_days=config.half_life_days, n=config.link_items)
-    idx, val = chunked_top_k(lambda users: np.asarray((user_items[users] @ links).todense()), history.seen(), k)
-    idx[val <= 0] = -1
-    anc = np.full(idx.shape, -1, dtype=np.int64)
-    for u in range(history.n_users):
-        own = user_items[u]
-        ok = idx[u] >= 0
-        if own.nnz and ok.any():
-            parts = np.asarray(links[own.indices][:, idx[u][ok]].todense()) * own.data[:, None]
-            anc[u][ok] = own.indices[parts.argmax(axis=0)]
-    return idx, np.where(val > 0, val, -np.inf), anc
+def same_list(counts: np.ndarray, seen: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One ranking for everyone (positive counts, ties by item as SQL's `ORDER BY score DESC, content_id`),
+    each user's top k of it after their seen items."""
+    order = np.lexsort((np.arange(counts.size), -counts))
+    order = order[counts[order] > 0]
+    idx = np.full((seen.shape[0], k), -1, dtype=np.int64)
+    val = np.full((seen.shape[0], k), -np.inf)
+    for u in range(seen.shape[0]):
+        own = seen.indices[seen.indptr[u] : seen.indptr[u + 1]]
+        top = order[~np.isin(order, own)][:k]
+        idx[u, : top.size], val[u, : top.size] = top, counts[top]
+    return idx, val
 
 
 def popular(history: History, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Popular source: items by number of distinct users who interacted (`signals.popularity`)."""
-    seen = history.seen()
     counts = signals.popularity(history.users, history.items, history.n_items)
-    return chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), seen, k)
+    return same_list(counts, history.seen(), k)
 
 
 def trending(history: History, k: int, *, window_days: float, now: float) -> tuple[np.ndarray, np.ndarray]:
     """Trending source: distinct users per item in the window before now (`signals.popularity`)."""
     recent = history.timestamps >= now - window_days * SECONDS_PER_DAY
     counts = signals.popularity(history.users[recent], history.items[recent], history.n_items)
-    idx, val = chunked_top_k(lambda users: np.tile(counts, (users.size, 1)), history.seen(), k)
-    idx[val <= 0] = -1
-    return idx, np.where(val > 0, val, -np.inf)
+    return same_list(counts, history.seen(), k)
 
 
 def to_candidates(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from app.ml import tuning
 from app.ml.batch import cached_embeddings
 from app.ml.protocol import EvalData, Indexed, Split, index_data, make_split, temporal_split, validation_split
+from app.ml.serving import ServingConfig
 
 if TYPE_CHECKING:
     from app.ml.datasets import MovieLens
@@ -36,6 +38,67 @@ __all__ = [
     "temporal_split",
 ]
 DEFAULT_CACHE = Path(".recengine/cache")
+
+
+@dataclass(frozen=True)
+class ServedInput:
+    """What the served evaluation gives the real service: the catalog, the training events, who to ask for."""
+
+    item_ids: np.ndarray  # catalog content ids
+    item_texts: dict[str, str]
+    vectors: np.ndarray  # catalog embeddings, the ones the batch evaluation uses
+    user_ids: np.ndarray  # per training event
+    event_items: np.ndarray
+    event_types: np.ndarray
+    values: np.ndarray
+    timestamps: np.ndarray
+    users: list[str]  # evaluated users
+    n: int
+    config: ServingConfig
+    now: float
+
+
+Served = Callable[[ServedInput], list[list[str]]]
+
+
+def served_input(
+    data: EvalData,
+    indexed: Indexed,
+    train: np.ndarray,
+    split: Split,
+    vectors: np.ndarray,
+    config: ServingConfig,
+    n: int,
+) -> ServedInput:
+    """The training part of the data, as the service would have received it."""
+    rows = indexed.rows[train]
+    types = data.event_types if data.event_types is not None else np.full(len(data.values), "rate", dtype=object)
+    return ServedInput(
+        item_ids=indexed.item_ids,
+        item_texts=data.item_texts,
+        vectors=vectors,
+        user_ids=np.asarray(data.user_ids)[rows].astype(str),
+        event_items=np.asarray(data.item_ids)[rows].astype(str),
+        event_types=np.asarray(types)[rows].astype(str),
+        values=np.asarray(data.values, dtype=np.float64)[rows],
+        timestamps=np.asarray(data.timestamps, dtype=np.float64)[rows],
+        users=[str(indexed.user_names[u]) for u in split.users],
+        n=n,
+        config=config,
+        now=float(indexed.timestamps[train].max()),
+    )
+
+
+def served_row(served: Served, inp: ServedInput, split: Split, setup: tuning.EvalSetup) -> dict[str, float]:
+    """The SERVED metrics: the real service's lists, scored like every other row."""
+    started = time.perf_counter()
+    lists = served(inp)
+    pos = {str(item): i for i, item in enumerate(inp.item_ids)}
+    top = np.full((len(lists), inp.n), -1, dtype=np.int64)
+    for u, items in enumerate(lists):
+        for j, item in enumerate(items[: inp.n]):
+            top[u, j] = pos[item]
+    return {**tuning.evaluate(top, split, setup), "fit_seconds": 0.0, "score_seconds": time.perf_counter() - started}
 
 
 def eval_data_from_movielens(ml: MovieLens) -> EvalData:
@@ -110,10 +173,12 @@ def run_evaluation(
     cache_dir: Path | None = None,
     item_vectors: dict[str, np.ndarray] | None = None,
     quick: bool = False,
+    served: Served | None = None,
 ) -> dict[str, Any]:
-    """Run the whole protocol, write report.json, report.md and plots; return the report.
+    """Run the whole protocol, write report.json, report.md, the chosen serving.json and plots.
 
-    `item_vectors` (item id -> embedding) skips the embedder; `quick` uses one-point grids (tests).
+    `item_vectors` (item id -> embedding) skips the embedder; `quick` uses one-point grids (tests);
+    `served` computes the SERVED row with the real service (`app.services.served_evaluation`).
     """
     from app.ml.report import write_report
 
@@ -123,8 +188,13 @@ def run_evaluation(
     val_split = validation_split(indexed, train)
     vectors = item_vector_matrix(data, indexed.item_ids, cache_dir or DEFAULT_CACHE, item_vectors, progress)
     setup = tuning.EvalSetup(indexed.item_ids, vectors, tuple(sorted(ks)), quick)
-    with _progress(progress, tuning.step_count(setup)) as step:
+    with _progress(progress, tuning.step_count(setup) + 1) as step:
         outcome = tuning.compare(setup, val_split, test_split, step)
+        assert outcome.config is not None
+        if served is not None:
+            step("SERVED: import the training split, train, recommend() for every test user")
+            inp = served_input(data, indexed, train, test_split, vectors, outcome.config, setup.n)
+            outcome.results["SERVED"] = served_row(served, inp, test_split, setup)
     report = {
         "protocol": protocol(ks),
         "dataset": {"name": dataset, **dataset_stats(data, indexed, test_split)},
@@ -135,6 +205,7 @@ def run_evaluation(
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_report(report, Path(output))
+    outcome.config.save(Path(output) / "serving.json")
     return report
 
 

@@ -80,6 +80,8 @@ class Indexed:
     items: np.ndarray
     weights: np.ndarray
     timestamps: np.ndarray
+    user_names: np.ndarray  # the user id of every user index
+    rows: np.ndarray  # the data's row of every interaction (they are stored in canonical order)
 
     def history(self, mask: np.ndarray) -> History:
         """History of the selected interactions."""
@@ -90,6 +92,7 @@ class Indexed:
             self.items[mask],
             self.weights[mask],
             self.timestamps[mask],
+            self.user_names,
         )
 
 
@@ -101,7 +104,7 @@ def index_data(data: EvalData) -> Indexed:
     """
     catalog = np.array(sorted(set(data.item_texts) | {str(i) for i in data.item_ids}), dtype=object)
     pos = {item: i for i, item in enumerate(catalog)}
-    _, users = np.unique(np.asarray(data.user_ids).astype(str), return_inverse=True)
+    names, users = np.unique(np.asarray(data.user_ids).astype(str), return_inverse=True)
     items = np.array([pos[str(i)] for i in data.item_ids], dtype=np.int64)
     stamps = np.asarray(data.timestamps, dtype=np.int64)
     order = np.lexsort((items, stamps, users))
@@ -112,6 +115,8 @@ def index_data(data: EvalData) -> Indexed:
         items[order],
         event_weights(data)[order],
         stamps[order],
+        names.astype(object),
+        order,
     )
 
 

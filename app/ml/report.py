@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-OURS = ("HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR")
+SERVED = "SERVED"  # HYBRID as the real service computes it, on a database holding only the training split
+OURS = (SERVED, "HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR")
 BASELINES = ("EASE", "ALS", "BPR", "ItemKNN")
 TARGET = "ndcg@10"
 
@@ -18,10 +19,17 @@ def best_baseline(results: Mapping[str, Mapping[str, float]], metric: str = TARG
     return max(present, key=lambda pair: pair[1]) if present else ("", 0.0)
 
 
-def hybrid_ratio(results: Mapping[str, Mapping[str, float]], metric: str = TARGET) -> float:
-    """HYBRID's score divided by the best baseline's (0 when there is no baseline score)."""
+def hybrid_ratio(results: Mapping[str, Mapping[str, float]], metric: str = TARGET, name: str = "HYBRID") -> float:
+    """A row's score (HYBRID by default) divided by the best baseline's (0 when there is no baseline score)."""
     _, base = best_baseline(results, metric)
-    return float(results.get("HYBRID", {}).get(metric, 0.0)) / base if base > 0 else 0.0
+    return float(results.get(name, {}).get(metric, 0.0)) / base if base > 0 else 0.0
+
+
+def served_vs_batch(results: Mapping[str, Mapping[str, float]], metric: str = TARGET) -> float | None:
+    """SERVED / HYBRID (batch) - 1: how far the served engine is from the one tuned in batch."""
+    if SERVED not in results or not results.get("HYBRID", {}).get(metric):
+        return None
+    return float(results[SERVED][metric]) / float(results["HYBRID"][metric]) - 1.0
 
 
 def write_report(report: dict[str, Any], output: Path) -> None:
@@ -35,6 +43,8 @@ def write_report(report: dict[str, Any], output: Path) -> None:
         "best_baseline": name,
         "best_baseline_score": base,
         "hybrid_over_best_baseline": hybrid_ratio(results, metric),
+        "served_over_best_baseline": hybrid_ratio(results, metric, SERVED) if SERVED in results else None,
+        "served_vs_batch": served_vs_batch(results, metric),
     }
     (output / "report.json").write_text(json.dumps(report, indent=2, default=_plain) + "\n")
     (output / "report.md").write_text(markdown(report))
@@ -75,10 +85,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         "fit_seconds",
         "score_seconds",
     ]
-    lines = [
-        f"# Offline evaluation: {report['dataset'].get('name', '')}",
-        "",
-        f"HYBRID / best baseline ({summary['best_baseline']}) {metric}: **{summary['hybrid_over_best_baseline']:.3f}**",
+    lines = [f"# Offline evaluation: {report['dataset'].get('name', '')}", "", *_headline(results, summary, metric)]
+    lines += [
         "",
         "| model | " + " | ".join(cols) + " |",
         "|---" * (len(cols) + 1) + "|",
@@ -108,6 +116,23 @@ def markdown(report: Mapping[str, Any]) -> str:
         for variant, row in report["ablation"].items():
             lines.append(f"| {variant} | {_fmt(row[metric])} | {_fmt(row[f'recall@{k}'])} | {_fmt(row['coverage'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _headline(results: Mapping[str, Any], summary: Mapping[str, Any], metric: str) -> list[str]:
+    """SERVED first (what users get), then the batch HYBRID it was tuned as."""
+    base = summary["best_baseline"]
+    lines = []
+    if summary.get("served_over_best_baseline") is not None:
+        lines += [
+            f"SERVED (the real service on a database holding only the training split) {metric}: "
+            f"**{_fmt(results[SERVED][metric])}**, SERVED / best baseline ({base}): "
+            f"**{summary['served_over_best_baseline']:.3f}**",
+            "",
+            f"SERVED vs HYBRID computed in batch: {summary['served_vs_batch']:+.2%}",
+            "",
+        ]
+    lines.append(f"HYBRID (batch) / best baseline ({base}) {metric}: **{summary['hybrid_over_best_baseline']:.3f}**")
+    return lines
 
 
 def _fmt(value: Any) -> str:

@@ -62,6 +62,8 @@ class ServingConfig(_Frozen):
     """Everything tuned on validation that the served blend depends on."""
 
     weights: dict[str, dict[str, float]]
+    candidates: int = Field(ge=1, description="Candidates per source, in serving and evaluation alike.")
+    history_events: int = Field(ge=1, description="A user's latest events the sources start from.")
     anchor_items: int = Field(ge=1, description="Latest items whose neighbours are candidates.")
     link_items: int = Field(ge=1, description="Strongest history items summed over by co_occurrence.")
     history: HistoryAdaptation

@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from app.ml.sources import Source
+
+if TYPE_CHECKING:
+    from app.ml.serving import ServingConfig
 
 SECONDS_PER_DAY = 86_400.0
 RATING_MIN = 0.5
@@ -34,7 +39,7 @@ def event_weights(
     """
     kinds = np.asarray(types, dtype=object).astype(str)
     names, codes = np.unique(kinds, return_inverse=True)
-    unknown = [n for n in names if n not in table]
+    unknown = [str(n) for n in names if n not in table]
     if unknown:
         raise ValueError(f"unknown event type {unknown[0]!r}; known: {', '.join(sorted(table))}")
     out = np.array([float(table[n]) for n in names], dtype=np.float64)[codes.reshape(-1)]
@@ -147,14 +152,39 @@ def strongest(
     return names[:n], totals[:n]
 
 
-def profile(vectors: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """The content profile: mean of item vectors weighted by the items' totals, L2-normalised."""
+def profile(vectors: np.ndarray) -> np.ndarray:
+    """The content profile: the mean embedding of the user's strongest items, L2-normalised.
+
+    Serving computes the same mean in SQL (`avg(embedding)`); cosine ignores the scale.
+    """
     mat = np.asarray(vectors, dtype=np.float64)
     if mat.ndim != 2 or mat.shape[0] == 0:
         return np.zeros(mat.shape[-1] if mat.ndim == 2 else 0, dtype=np.float32)
-    mean = (np.asarray(totals, dtype=np.float64)[:, None] * mat).sum(axis=0)
+    mean = mat.mean(axis=0)
     norm = np.linalg.norm(mean)
     return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float32)
+
+
+def seeds(source: Source, history: UserHistory, config: ServingConfig, *, now: float) -> tuple[np.ndarray, np.ndarray]:
+    """The user items a link source starts from, with their weights.
+
+    co_occurrence: the strongest items and their decayed totals; sequential: the latest items,
+    the newest weighing most (1, 1/2, 1/3, …); neighbour sources: the latest items, weight 1
+    (their links combine by max: the best anchor counts).
+    """
+    if source is Source.CO_OCCURRENCE:
+        return strongest(
+            history.items,
+            history.weights,
+            history.timestamps,
+            now=now,
+            half_life_days=config.half_life_days,
+            n=config.link_items,
+        )
+    latest = np.array(anchors(history.items, history.weights, config.anchor_items), dtype=object)
+    if source is Source.SEQUENTIAL:
+        return latest, 1.0 / np.arange(1, latest.size + 1, dtype=np.float64)
+    return latest, np.ones(latest.size, dtype=np.float64)
 
 
 def popularity(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 
 class ReasonKind(str, Enum):
@@ -66,6 +67,7 @@ class SourceSpec:
     needs: frozenset[Need]
     family: Family
     link: bool = False  # read from item_links (one aggregate query for all link sources)
+    combine: Literal["sum", "max"] = "sum"  # how a neighbour's links from several user items add up
     summary: str = ""
 
 
@@ -95,14 +97,14 @@ SPECS: dict[Source, SourceSpec] = {
         _needs(Need.HISTORY, Need.LINKS),
         Family.COLLABORATIVE,
         link=True,
-        summary="items that followed the user's latest items in other users' ordered histories",
+        summary="items that came next after the user's latest items in other users' ordered histories",
     ),
     Source.CONTENT: SourceSpec(
         ReasonKind.CONTENT_SIMILARITY,
         False,
         _needs(Need.HISTORY, Need.EMBEDDINGS),
         Family.CONTENT,
-        summary="items by cosine to the user's decayed content profile (HNSW)",
+        summary="items by cosine to the mean embedding of the user's strongest items (HNSW)",
     ),
     Source.ITEM_NEIGHBORS: SourceSpec(
         ReasonKind.CONTENT_SIMILARITY,
@@ -110,7 +112,8 @@ SPECS: dict[Source, SourceSpec] = {
         _needs(Need.HISTORY, Need.EMBEDDINGS, Need.LINKS),
         Family.CONTENT,
         link=True,
-        summary="embedding neighbours of the user's latest items",
+        combine="max",
+        summary="embedding neighbours of the user's latest items (best anchor kept)",
     ),
     Source.FACTOR_NEIGHBORS: SourceSpec(
         ReasonKind.COLLABORATIVE,
@@ -118,7 +121,8 @@ SPECS: dict[Source, SourceSpec] = {
         _needs(Need.HISTORY, Need.FACTORS, Need.LINKS),
         Family.COLLABORATIVE,
         link=True,
-        summary="ALS item-factor (cosine) neighbours of the user's latest items",
+        combine="max",
+        summary="ALS item-factor (cosine) neighbours of the user's latest items (best anchor kept)",
     ),
     Source.POPULAR: SourceSpec(
         ReasonKind.POPULARITY,

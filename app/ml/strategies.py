@@ -15,17 +15,21 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from app.ml import batch, signals
-from app.ml.baselines import EASE
+from app.ml import batch, links
 from app.ml.batch import History
 from app.ml.hybrid import Candidate, blend
 from app.ml.serving import ServingConfig
-from app.ml.sources import SPECS, Need, Source
+from app.ml.sources import LINK_SOURCES, SPECS, Need, Source
 
-CANDIDATES_PER_SOURCE = 200
 SEED = 42
 # Which trained model each source reads (the others need no training beyond embeddings).
-MODEL_OF = {"collaborative": "als", "factor_neighbors": "als", "co_occurrence": "links"}
+MODEL_OF = {
+    "collaborative": ("als",),
+    "factor_neighbors": ("als", "factor_neighbors"),
+    "co_occurrence": ("co_occurrence",),
+    "sequential": ("sequential",),
+    "item_neighbors": ("item_neighbors",),
+}
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Models:
     """What training produces for the sources: ALS factors, the item-link table."""
 
     factors: tuple[np.ndarray, np.ndarray] | None = None
-    links: sp.csr_matrix | None = None
+    links: dict[Source, sp.csr_matrix] = field(default_factory=dict)
     fit_timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -47,7 +51,7 @@ class SourceLists:
 
     def fit_seconds(self, used: Iterable[str]) -> float:
         """Training time of the models behind the used sources (ALS counted once)."""
-        models = {MODEL_OF[s] for s in used if s in MODEL_OF}
+        models = {m for s in used for m in MODEL_OF.get(s, ())}
         return sum(self.fit_timings.get(m, 0.0) for m in models)
 
 
@@ -56,34 +60,26 @@ def clock(history: History) -> float:
     return float(history.timestamps.max()) if history.timestamps.size else 0.0
 
 
-def decayed_weights(history: History, half_life_days: float | None) -> np.ndarray:
-    """Event weights decayed by age measured from the evaluation's clock."""
-    return np.asarray(history.weights * signals.decay(history.timestamps, clock(history), half_life_days))
-
-
 def fit_als(history: History, item_ids: np.ndarray, config: ServingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Train the service's ALSModel; (user factors, item factors) in History's index order."""
-    from app.ml.als import ALSModel, build_interactions
+    """Train ALS exactly as `recengine train` does (`training.fit`, same ids, seed and decay clock);
+    (user factors, item factors) in History's index order."""
+    from app.ml.gate import EventArrays
+    from app.ml.training import fit, interactions
 
-    weights = decayed_weights(history, config.half_life_days)
-    keep = weights > 0
-    user_names = np.array([f"u{u}" for u in range(history.n_users)], dtype=object)
-    inter = build_interactions(
-        user_names[history.users[keep]],
-        item_ids[history.items[keep]],
-        weights[keep].astype(np.float32),
-        item_universe=list(item_ids),
+    names = (
+        history.user_ids
+        if history.user_ids is not None
+        else np.array([f"u{u}" for u in range(history.n_users)], dtype=object)
     )
-    als = config.als
-    model = ALSModel(
-        factors=als.factors,
-        regularization=als.regularization,
-        alpha=als.alpha,
-        iterations=als.iterations,
-        random_state=SEED,
+    events = EventArrays(
+        names[history.users].astype(object),
+        item_ids[history.items].astype(object),
+        history.weights.astype(np.float32),
+        history.timestamps.astype(np.float64),
     )
-    model.fit(inter)
-    return _reindex(model, inter, user_names, item_ids)
+    inter = interactions(events, config, now=clock(history))
+    model, _ = fit(events, config, seed=SEED, inter=inter)
+    return _reindex(model, inter, names, item_ids)
 
 
 def _reindex(model: Any, inter: Any, user_names: np.ndarray, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,19 +123,21 @@ def _collaborative(f: Fitted) -> tuple[np.ndarray, ...]:
     return batch.collaborative(f.models.factors[0], f.models.factors[1], f.history, f.k)
 
 
+def _linked(f: Fitted, source: Source) -> tuple[np.ndarray, ...]:
+    seeds = batch.seed_matrix(f.history, source, f.config, now=f.now)
+    return batch.linked(f.models.links[source], seeds, f.history.seen(), f.k, combine=SPECS[source].combine)
+
+
 def _factor_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
-    assert f.models.factors is not None
-    return batch.neighbors(f.models.factors[1], f.history, f.k, recent=f.config.anchor_items)
+    return _linked(f, Source.FACTOR_NEIGHBORS)
 
 
 def _co_occurrence(f: Fitted) -> tuple[np.ndarray, ...]:
-    assert f.models.links is not None
-    return batch.co_occurrence(f.models.links, f.history, f.k, now=f.now, config=f.config)
+    return _linked(f, Source.CO_OCCURRENCE)
 
 
 def _sequential(f: Fitted) -> tuple[np.ndarray, ...]:
-    empty = np.full((f.history.n_users, f.k), -1, dtype=np.int64)
-    return empty, np.full(empty.shape, -np.inf), empty.copy()
+    return _linked(f, Source.SEQUENTIAL)
 
 
 def _content(f: Fitted) -> tuple[np.ndarray, ...]:
@@ -147,7 +145,7 @@ def _content(f: Fitted) -> tuple[np.ndarray, ...]:
 
 
 def _item_neighbors(f: Fitted) -> tuple[np.ndarray, ...]:
-    return batch.neighbors(f.item_vectors, f.history, f.k, recent=f.config.anchor_items)
+    return _linked(f, Source.ITEM_NEIGHBORS)
 
 
 def _popular(f: Fitted) -> tuple[np.ndarray, ...]:
@@ -170,18 +168,36 @@ BATCH: dict[Source, BatchFn] = {
 }
 
 
-def fit_models(history: History, item_ids: np.ndarray, config: ServingConfig, wanted: set[Source]) -> Models:
-    """Train what the wanted sources need (`Need.FACTORS`: ALS; `Need.LINKS`: the link table), timed."""
+def fit_models(
+    history: History, item_ids: np.ndarray, item_vectors: np.ndarray, config: ServingConfig, wanted: set[Source]
+) -> Models:
+    """Train what the wanted sources need (ALS; the neighbour tables, with training's own functions), timed."""
     models = Models()
     if any(Need.FACTORS in SPECS[s].needs for s in wanted):
         start = time.perf_counter()
         models.factors = fit_als(history, item_ids, config)
         models.fit_timings["als"] = time.perf_counter() - start
-    if Source.CO_OCCURRENCE in wanted:
+    for source in sorted(wanted & set(LINK_SOURCES)):
         start = time.perf_counter()
-        models.links = item_links(history, config)
-        models.fit_timings["links"] = time.perf_counter() - start
+        models.links[source] = link_table(source, history, item_vectors, models, config)
+        models.fit_timings[source.value] = time.perf_counter() - start
     return models
+
+
+def link_table(
+    source: Source, history: History, item_vectors: np.ndarray, models: Models, config: ServingConfig
+) -> sp.csr_matrix:
+    """One neighbour table over the catalog, built as training builds it (`app.ml.links`)."""
+    params = config.links
+    if source is Source.CO_OCCURRENCE:
+        table, _kind = links.co_engagement(history.seen(), params)
+        return table if table is not None else sp.csr_matrix((history.n_items, history.n_items))
+    if source is Source.FACTOR_NEIGHBORS:
+        assert models.factors is not None
+        return links.cosine_neighbors(models.factors[1], params.factor_neighbors)
+    if source is Source.ITEM_NEIGHBORS:
+        return links.cosine_neighbors(item_vectors, params.embedding_neighbors)
+    return links.sequential(history, params.sequential_neighbors)
 
 
 def fit_sources(
@@ -194,8 +210,8 @@ def fit_sources(
 ) -> SourceLists:
     """Fit what the wanted sources need and compute their candidates for `users`."""
     sources = [Source(name) for name in wanted]
-    models = fit_models(history, item_ids, config, set(sources))
-    fitted = Fitted(history, item_vectors, models, config, CANDIDATES_PER_SOURCE)
+    models = fit_models(history, item_ids, item_vectors, config, set(sources))
+    fitted = Fitted(history, item_vectors, models, config, config.candidates)
     lists: dict[str, list[list[Candidate]]] = {}
     timings: dict[str, float] = {}
     for source in sources:
@@ -206,16 +222,6 @@ def fit_sources(
         lists[source.value] = batch.to_candidates(item_ids, idx, val, anc)
         timings[source.value] = time.perf_counter() - t0
     return SourceLists(lists, models.fit_timings, timings)
-
-
-def item_links(history: History, config: ServingConfig) -> sp.csr_matrix:
-    """The item-to-item table behind co_occurrence: cosine co-occurrence or sparsified EASE weights."""
-    links = config.links
-    if links.kind == "cosine":
-        return batch.item_links(history, links.cosine_neighbors)
-    model = EASE(links.regularization)
-    model.fit(history.seen())
-    return model.item_links(links.neighbors)
 
 
 def _positive(history: History) -> History:

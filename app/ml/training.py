@@ -13,16 +13,20 @@ import numpy as np
 
 from app.config import Settings
 from app.db import SessionFactory
+from app.ml import links
 from app.ml.als import ALSModel, Interactions, build_interactions
+from app.ml.batch import History
 from app.ml.embeddings import MODEL_NAME, content_text, get_embedder, text_hash
 from app.ml.gate import EventArrays, FactorModel, holdout_ndcg
-from app.ml.links import link_rows
+from app.ml.links import LinkRow
 from app.ml.serving import ServingConfig, default_config
 from app.ml.signals import event_weights
+from app.ml.sources import LINK_SOURCES, Source
 from app.models import ModelVersion
 from app.repositories import bulk
 from app.repositories.content import ContentRepository
 from app.repositories.event_types import EventTypeRepository
+from app.repositories.links import LinkRepository
 from app.repositories.model_versions import ModelVersionRepository
 
 logger = logging.getLogger(__name__)
@@ -120,6 +124,48 @@ def fit(
     return model, stats
 
 
+def link_tables(
+    events: EventArrays,
+    inter: Interactions,
+    model: ALSModel,
+    embedded: tuple[list[str], np.ndarray],
+    config: ServingConfig,
+) -> tuple[list[LinkRow], dict[str, Any]]:
+    """Every neighbour table the configuration uses, as `item_links` rows, and what was built."""
+    wanted = config.used_sources() & set(LINK_SOURCES)
+    rows: list[LinkRow] = []
+    stats: dict[str, Any] = {}
+    if Source.CO_OCCURRENCE in wanted:
+        table, stats["links"] = links.co_engagement(inter.matrix, config.links)
+        rows += links.to_rows(Source.CO_OCCURRENCE, table, inter.item_ids)
+    if Source.FACTOR_NEIGHBORS in wanted:
+        table = links.cosine_neighbors(model.item_factors, config.links.factor_neighbors)
+        rows += links.to_rows(Source.FACTOR_NEIGHBORS, table, model.item_ids)
+    if Source.ITEM_NEIGHBORS in wanted:
+        ids, vectors = embedded
+        rows += links.to_rows(
+            Source.ITEM_NEIGHBORS, links.cosine_neighbors(vectors, config.links.embedding_neighbors), ids
+        )
+    if Source.SEQUENTIAL in wanted:
+        table = links.sequential(sequence_history(events, inter), config.links.sequential_neighbors)
+        rows += links.to_rows(Source.SEQUENTIAL, table, inter.item_ids)
+    stats["link_rows"] = {s.value: sum(r[0] == s.value for r in rows) for s in sorted(wanted)}
+    return rows, stats
+
+
+def sequence_history(events: EventArrays, inter: Interactions) -> History:
+    """The training events in the interactions' index space (for the sequential table)."""
+    users, items = inter.user_index(), inter.item_index()
+    return History(
+        len(inter.user_ids),
+        len(inter.item_ids),
+        np.fromiter((users[str(u)] for u in events.user_ids), dtype=np.int64, count=events.user_ids.size),
+        np.fromiter((items[str(i)] for i in events.item_ids), dtype=np.int64, count=events.item_ids.size),
+        np.asarray(events.weights, dtype=np.float64),
+        np.asarray(events.timestamps, dtype=np.float64),
+    )
+
+
 async def active_model(sessions: SessionFactory) -> tuple[ModelVersion, FactorModel] | None:
     """The active version and its factors, or None."""
     async with sessions() as session:
@@ -149,9 +195,12 @@ async def train(
     config: ServingConfig | None = None,
     force: bool = False,
     seed: int | None = None,
+    now: float | None = None,
     step: TrainProgress | None = None,
 ) -> TrainReport:
-    """The whole job: embed, fit, store (with the serving configuration), gate, activate."""
+    """The whole job: embed, fit, store (with the serving configuration), gate, activate.
+
+    Decay is measured from `now` (default: the run's wall clock)."""
     config = config or default_config()
     seed = settings.training_seed if seed is None else seed
     report = TrainReport(embedded=await embed_missing(sessions, settings, step=step))
@@ -161,20 +210,22 @@ async def train(
         return report
     if step:
         step("fit", 0, 1)
-    inter = await asyncio.to_thread(interactions, events, config, now=time.time())
+    inter = await asyncio.to_thread(interactions, events, config, now=time.time() if now is None else now)
     model, report.stats = await asyncio.to_thread(fit, events, config, seed=seed, inter=inter)
     if step:
         step("fit", 1, 1)
         step("links", 0, 1)
-    links, report.stats["links"] = await asyncio.to_thread(link_rows, inter, config.links)
+    async with sessions() as session:
+        embedded = await LinkRepository(session).embeddings()
+    rows, link_stats = await asyncio.to_thread(link_tables, events, inter, model, embedded, config)
+    report.stats |= link_stats
     if step:
         step("links", 1, 1)
-    report.stats["link_rows"] = len(links)
     candidate = FactorModel(model.item_ids, model.item_factors, model.alpha, model.regularization)
     incumbent = await active_model(sessions)
     report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
     params = config.to_params() | {"random_state": seed}
-    report.version_id = await _store(sessions, model, links, report, params)
+    report.version_id = await _store(sessions, model, rows, report, params)
     report.activated = better or force
     report.reason = _reason(incumbent is None, better, force, report.metrics)
     if report.activated:
@@ -196,7 +247,7 @@ def _reason(first: bool, better: bool, force: bool, metrics: dict[str, float]) -
 async def _store(
     sessions: SessionFactory,
     model: ALSModel,
-    links: list[tuple[str, str, float]],
+    rows: list[LinkRow],
     report: TrainReport,
     params: dict[str, Any],
 ) -> int:
@@ -206,7 +257,7 @@ async def _store(
         await repo.set_metrics(version.id, report.metrics)
         await repo.write_item_factors(version.id, model.item_ids, model.item_factors)
         await repo.write_user_factors(version.id, model.user_ids, model.user_factors)
-        await repo.write_links(version.id, links)
+        await LinkRepository(session).write(version.id, rows)
         await session.commit()
         return version.id
 

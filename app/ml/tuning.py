@@ -126,8 +126,6 @@ def run_baseline(name: str, params: Mapping[str, Any], split: Split, ctx: EvalSe
     model: baselines.Baseline
     if name == "EASE":
         model = baselines.EASE(**params)
-    elif name == "POPULAR":
-        model = baselines.Popular()
     else:
         model = baselines.ImplicitModel({"ALS": "als", "BPR": "bpr", "ItemKNN": "itemknn"}[name], **params)
     matrix = split.matrix()

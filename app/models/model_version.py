@@ -39,7 +39,7 @@ class UserFactor(Base):
 
 
 class ItemLink(Base):
-    """One item-to-item link (neighbour and weight) under one model version."""
+    """One item-to-item link (neighbour and weight) of one source (`app.ml.sources.Source`) under one model version."""
 
     __tablename__ = "item_links"
 
@@ -47,6 +47,7 @@ class ItemLink(Base):
     content_id: Mapped[str] = mapped_column(
         Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True
     )
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
     neighbor_id: Mapped[str] = mapped_column(
         Text, ForeignKey("content.content_id", ondelete="CASCADE"), primary_key=True
     )

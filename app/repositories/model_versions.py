@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import ItemFactor, ModelVersion, UserFactor
+from app.models import ItemFactor, ModelVersion
 from app.repositories import bulk
 
 
@@ -68,10 +67,6 @@ class ModelVersionRepository:
         # fresh statistics, or the planner still thinks the new version has no rows and sorts all of them
         await self.session.execute(text("ANALYZE item_factors"))
 
-    async def write_links(self, version_id: int, rows: Sequence[tuple[str, str, float]]) -> None:
-        """Store the item-to-item links of a version."""
-        await bulk.copy_links(self.session, version_id, rows)
-
     async def write_user_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:
         """Store user factors of a version."""
         await bulk.copy_factors(self.session, "user_factors", "user_id", version_id, ids, factors)
@@ -87,20 +82,3 @@ class ModelVersionRepository:
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r[0] for r in rows], np.vstack([np.asarray(r[1], dtype=np.float32) for r in rows])
-
-    async def user_factor(self, version_id: int, user_id: str) -> tuple[np.ndarray, Any] | None:
-        """A user's vector and when it was last updated, or None."""
-        stmt = select(UserFactor.factors, UserFactor.updated_at).where(
-            UserFactor.model_version_id == version_id, UserFactor.user_id == user_id
-        )
-        row = (await self.session.execute(stmt)).first()
-        return (np.asarray(row[0], dtype=np.float32), row[1]) if row else None
-
-    async def upsert_user_factor(self, version_id: int, user_id: str, vector: np.ndarray) -> None:
-        """Store a folded-in user vector (online freshness)."""
-        stmt = insert(UserFactor).values(model_version_id=version_id, user_id=user_id, factors=vector)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[UserFactor.model_version_id, UserFactor.user_id],
-            set_={"factors": stmt.excluded.factors, "updated_at": text("now()")},
-        )
-        await self.session.execute(stmt)

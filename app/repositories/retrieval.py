@@ -1,201 +1,268 @@
-"""Candidate retrieval in SQL: each source is one indexed query with its filters inside."""
+"""Candidate retrieval in SQL: a request's user state in one statement, all its candidates in another.
+
+`user_state` reads the user's privacy choice, stored ALS vector and latest events at once;
+`candidates` reads, in one statement, every link source's neighbours of the user's items (one
+aggregate over `item_links`), the collaborative and content-profile HNSW scans, and the titles
+of the items that can be named as anchors. Every filter is inside each branch.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from pgvector.sqlalchemy import Vector
-from sqlalchemy import ColumnElement, cast, func, literal, literal_column, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.hybrid import Candidate
-from app.models import Content, Event, EventType, ItemFactor
+from app.models import Content
 
-NEIGHBOR_FILTER = """c.status = 'published'
-          AND (CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))
-          AND c.content_id <> ALL(CAST(:excl AS text[]))"""
+TITLES = "title"
+COLUMNS = "branch, content_id, score, anchor, title, ctype"
 
-EMBEDDING_NEIGHBORS = f"""
-SELECT a.anchor, n.content_id, n.score
-FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
-JOIN content src ON src.content_id = a.anchor AND src.embedding IS NOT NULL
+USER_STATE = """
+SELECT coalesce((u.privacy_settings->>'personalization')::boolean, true) AS personalized,
+       CAST(uf.factors AS real[]) AS factors,
+       extract(epoch FROM uf.updated_at)::float8 AS factor_at,
+       h.items, h.types, h.vals, h.stamps
+FROM users u
+LEFT JOIN user_factors uf ON uf.model_version_id = :version AND uf.user_id = u.user_id
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.content_id ORDER BY e."timestamp" DESC, e.content_id DESC) AS items,
+           array_agg(e.event_type ORDER BY e."timestamp" DESC, e.content_id DESC) AS types,
+           array_agg(e.value ORDER BY e."timestamp" DESC, e.content_id DESC) AS vals,
+           array_agg(extract(epoch FROM e."timestamp")::float8 ORDER BY e."timestamp" DESC, e.content_id DESC) AS stamps
+    FROM (
+        SELECT content_id, event_type, value, "timestamp" FROM events
+        WHERE user_id = u.user_id ORDER BY "timestamp" DESC, content_id DESC LIMIT :limit
+    ) e
+) h ON true
+WHERE u.user_id = :user"""
+
+# One aggregate over item_links for every link source: sum (or max) of link weight x seed weight per
+# (source, neighbour), anchored on the seed contributing most, top :k per source after the filters.
+LINKS = """
+(SELECT r.source, r.neighbor_id, r.score, r.anchor, NULL::text, NULL::text FROM (
+    SELECT a.source, a.neighbor_id, a.score, a.anchor,
+           row_number() OVER (PARTITION BY a.source ORDER BY a.score DESC, a.neighbor_id) AS rn
+    FROM (
+        SELECT l.source, l.neighbor_id,
+               CASE WHEN l.source = ANY(CAST(:max_sources AS text[])) THEN max(l.weight * s.w)
+                    ELSE sum(l.weight * s.w) END AS score,
+               (array_agg(s.item ORDER BY l.weight * s.w DESC, s.item))[1] AS anchor
+        FROM unnest(CAST(:seed_sources AS text[]), CAST(:seed_items AS text[]), CAST(:seed_weights AS float8[]))
+             AS s(source, item, w)
+        JOIN item_links l ON l.model_version_id = {version} AND l.content_id = s.item AND l.source = s.source
+        GROUP BY l.source, l.neighbor_id
+    ) a
+    JOIN content c ON c.content_id = a.neighbor_id
+    WHERE {filter}
+) r WHERE r.rn <= :k)"""
+
+# {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
+COLLABORATIVE = """
+(SELECT 'collaborative', f.content_id,
+        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
+ FROM item_factors f JOIN content c ON c.content_id = f.content_id
+ WHERE f.model_version_id = {version} AND {filter}
+ ORDER BY (f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))
+ LIMIT :k)"""
+
+PROFILE = "(SELECT avg(p.embedding) FROM content p WHERE p.content_id = ANY(CAST(:profile_items AS text[])))"
+CONTENT = f"""
+(SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL
+ FROM content c
+ WHERE c.embedding IS NOT NULL AND {{filter}}
+ ORDER BY c.embedding <=> {PROFILE}
+ LIMIT :k)"""
+
+ANCHOR_TITLES = f"""
+(SELECT '{TITLES}', c.content_id, NULL::float8, NULL, c.title, c.content_type
+ FROM content c WHERE c.content_id = ANY(CAST(:title_items AS text[])))"""
+
+EMBEDDING_NEIGHBORS = """
+SELECT n.content_id, n.score
+FROM content src
 CROSS JOIN LATERAL (
     SELECT c.content_id, 1 - (c.embedding <=> src.embedding) AS score
     FROM content c
-    WHERE c.embedding IS NOT NULL AND {NEIGHBOR_FILTER}
+    WHERE c.embedding IS NOT NULL AND {filter}
     ORDER BY c.embedding <=> src.embedding
     LIMIT :k
 ) n
-ORDER BY a.pos, n.score DESC"""
+WHERE src.content_id = :item AND src.embedding IS NOT NULL
+ORDER BY n.score DESC"""
 
-# {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
-FACTOR_NEIGHBORS = f"""
-SELECT a.anchor, n.content_id, n.score
-FROM unnest(CAST(:anchors AS text[])) WITH ORDINALITY AS a(anchor, pos)
-JOIN item_factors src ON src.model_version_id = {{version}} AND src.content_id = a.anchor
-CROSS JOIN LATERAL (
-    SELECT f.content_id, -((f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))) AS score
-    FROM item_factors f JOIN content c ON c.content_id = f.content_id
-    WHERE f.model_version_id = {{version}} AND {NEIGHBOR_FILTER}
-    ORDER BY (f.factors::vector({{dim}})) <#> (src.factors::vector({{dim}}))
-    LIMIT :k
-) n
-ORDER BY a.pos, n.score DESC"""
+POPULAR = """
+SELECT e.content_id, count(DISTINCT e.user_id)::float8 AS score
+FROM events e
+JOIN event_types t ON t.name = e.event_type AND t.weight > 0
+JOIN users u ON u.user_id = e.user_id AND coalesce((u.privacy_settings->>'data_sharing')::boolean, true)
+JOIN content c ON c.content_id = e.content_id
+WHERE {filter} AND (CAST(:since AS timestamptz) IS NULL OR e."timestamp" >= CAST(:since AS timestamptz))
+GROUP BY e.content_id
+ORDER BY score DESC, e.content_id
+LIMIT :k"""
 
-
-CO_OCCURRENCE = f"""
-SELECT l.neighbor_id, sum(l.weight * h.w) AS score,
-       (array_agg(h.content_id ORDER BY l.weight * h.w DESC))[1] AS anchor
-FROM unnest(CAST(:items AS text[]), CAST(:weights AS float8[])) AS h(content_id, w)
-JOIN item_links l ON l.model_version_id = {{version}} AND l.content_id = h.content_id
-JOIN content c ON c.content_id = l.neighbor_id
-WHERE {NEIGHBOR_FILTER}
-GROUP BY l.neighbor_id
-ORDER BY score DESC, l.neighbor_id
+NEWEST = """
+SELECT c.content_id, extract(epoch FROM coalesce(c.published_at, c.created_at))::float8 AS score
+FROM content c WHERE {filter}
+ORDER BY score DESC, c.content_id
 LIMIT :k"""
 
 
 @dataclass(frozen=True)
 class Filters:
-    """What every source must respect: published only, a content type, exclusions."""
+    """What every source must respect: published only, a content type, exclusions.
+
+    `exclude` ids are shipped with the statement; `exclude_user` excludes everything that user
+    has an event with by an anti-join on `events` instead (long histories). A business content
+    filter goes here too, rendered into `sql()` so that every branch applies it.
+    """
 
     content_type: str | None = None
     exclude: tuple[str, ...] = ()
+    exclude_user: str | None = None
+
+    def sql(self) -> str:
+        """The WHERE fragment over alias `c` (content)."""
+        parts = [
+            "c.status = 'published'",
+            "(CAST(:ctype AS text) IS NULL OR c.content_type = CAST(:ctype AS text))",
+            "c.content_id <> ALL(CAST(:excl AS text[]))",
+        ]
+        if self.exclude_user is not None:
+            parts.append("NOT EXISTS (SELECT 1 FROM events x WHERE x.user_id = :xuser AND x.content_id = c.content_id)")
+        return " AND ".join(parts)
+
+    def params(self) -> dict[str, Any]:
+        """The fragment's parameters."""
+        out: dict[str, Any] = {"ctype": self.content_type, "excl": list(self.exclude)}
+        if self.exclude_user is not None:
+            out["xuser"] = self.exclude_user
+        return out
 
 
-def _eligible(f: Filters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Content.status == "published"]
-    if f.content_type:
-        conditions.append(Content.content_type == f.content_type)
-    if f.exclude:
-        conditions.append(Content.content_id.not_in(f.exclude))
-    return conditions
+@dataclass(frozen=True)
+class UserState:
+    """What the first statement of a request reads: privacy, stored vector, latest events (newest first)."""
+
+    known: bool
+    personalized: bool = True
+    factor: np.ndarray | None = None
+    factor_at: float | None = None
+    rows: list[tuple[str, str, float | None, float]] = field(default_factory=list)
 
 
-def factor_expr(dim: int) -> ColumnElement[object]:
-    """The typed factor expression the per-version HNSW index is built on."""
-    return cast(ItemFactor.factors, Vector(dim))
+@dataclass
+class CandidateQuery:
+    """What the candidate statement is asked for; each source fills its part (`app.services.candidates`)."""
+
+    version: int | None
+    dim: int
+    k: int
+    seeds: list[tuple[str, str, float]] = field(default_factory=list)  # (source, item, weight)
+    max_sources: set[str] = field(default_factory=set)
+    user_vector: np.ndarray | None = None
+    profile_items: list[str] = field(default_factory=list)
+    title_items: set[str] = field(default_factory=set)
+
+    def empty(self) -> bool:
+        """Nothing to read."""
+        return not (self.seeds or self.user_vector is not None or self.profile_items or self.title_items)
+
+
+@dataclass
+class CandidateRows:
+    """The statement's answer: candidates per source, and (title, content type) of anchor items."""
+
+    sources: dict[str, list[Candidate]] = field(default_factory=dict)
+    titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{float(x):.8g}" for x in np.asarray(vector).ravel()) + "]"
 
 
 class RetrievalRepository:
-    """Candidate queries for the recommendation pipeline."""
+    """The statements of the recommendation pipeline."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def _candidates(self, stmt: Any) -> list[Candidate]:
-        rows = await self.session.execute(stmt)
-        return [Candidate(item_id=str(r[0]), score=float(r[1])) for r in rows]
+    async def user_state(self, user_id: str, *, version: int | None, limit: int) -> UserState:
+        """The user's personalization choice, stored vector under `version` and latest `limit` events."""
+        params = {"user": user_id, "version": -1 if version is None else int(version), "limit": limit}
+        row = (await self.session.execute(text(USER_STATE), params)).first()
+        if row is None:
+            return UserState(known=False)
+        items, types, vals, stamps = row.items or [], row.types or [], row.vals or [], row.stamps or []
+        factor = np.asarray(row.factors, dtype=np.float32) if row.factors is not None else None
+        rows = list(zip(items, types, vals, stamps, strict=True))
+        return UserState(True, bool(row.personalized), factor, row.factor_at, rows)
 
-    async def collaborative(self, user_vector: np.ndarray, *, version: int, f: Filters, k: int) -> list[Candidate]:
-        """Items by inner product with the user's ALS vector (HNSW on the active version)."""
-        expr = factor_expr(user_vector.size)
-        distance = expr.max_inner_product(user_vector)
-        stmt = (
-            select(ItemFactor.content_id, (-distance).label("score"))
-            .join(Content, Content.content_id == ItemFactor.content_id)
-            .where(ItemFactor.model_version_id == literal_column(str(int(version))), *_eligible(f))
-            .order_by(distance)
-            .limit(k)
-        )
-        return await self._candidates(stmt)
+    async def candidates(self, query: CandidateQuery, f: Filters) -> CandidateRows:
+        """Every branch the query asks for, in one statement."""
+        out = CandidateRows()
+        if query.empty():
+            return out
+        branches, params = self._branches(query, f)
+        sql = f"SELECT {COLUMNS} FROM (" + "\nUNION ALL\n".join(branches) + f") AS b({COLUMNS})"
+        for branch, cid, score, anchor, title, ctype in await self.session.execute(text(sql), params):
+            if branch == TITLES:
+                out.titles[cid] = (title, ctype)
+            else:
+                out.sources.setdefault(branch, []).append(Candidate(cid, float(score), anchor))
+        return out
 
-    async def by_embedding(self, vector: np.ndarray, *, f: Filters, k: int) -> list[Candidate]:
-        """Items by cosine similarity of their content embedding to `vector` (HNSW)."""
-        distance = Content.embedding.cosine_distance(vector)
-        stmt = (
-            select(Content.content_id, (1 - distance).label("score"))
-            .where(Content.embedding.is_not(None), *_eligible(f))
-            .order_by(distance)
-            .limit(k)
-        )
-        return await self._candidates(stmt)
+    def _branches(self, query: CandidateQuery, f: Filters) -> tuple[list[str], dict[str, Any]]:
+        where = f.sql()
+        params: dict[str, Any] = {"k": query.k, **f.params()}
+        branches: list[str] = []
+        version = int(query.version) if query.version is not None else None
+        if query.seeds and version is not None:
+            branches.append(LINKS.format(version=version, filter=where))
+            sources, items, weights = zip(*query.seeds, strict=True)
+            params |= {
+                "seed_sources": list(sources),
+                "seed_items": list(items),
+                "seed_weights": [float(w) for w in weights],
+                "max_sources": sorted(query.max_sources),
+            }
+        if query.user_vector is not None and version is not None:
+            branches.append(COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where))
+            params["user_vector"] = _vector_literal(query.user_vector)
+        if query.profile_items:
+            branches.append(CONTENT.format(filter=where))
+            params["profile_items"] = list(query.profile_items)
+        if query.title_items:
+            branches.append(ANCHOR_TITLES)
+            params["title_items"] = sorted(query.title_items)
+        return branches, params
 
-    async def embedding_neighbors(self, anchors: Sequence[str], *, f: Filters, k: int) -> list[Candidate]:
-        """Nearest items of each anchor by content embedding, tagged with the anchor (one query)."""
-        if not anchors:
-            return []
-        return await self._neighbors(EMBEDDING_NEIGHBORS, anchors, f, k)
-
-    async def factor_neighbors(
-        self, anchors: Sequence[str], *, version: int, dim: int, f: Filters, k: int
-    ) -> list[Candidate]:
-        """Nearest items of each anchor by ALS item factors, tagged with the anchor (one query)."""
-        if not anchors:
-            return []
-        sql = FACTOR_NEIGHBORS.format(version=int(version), dim=int(dim))
-        return await self._neighbors(sql, anchors, f, k)
-
-    async def co_occurrence(self, items: dict[str, float], *, version: int, f: Filters, k: int) -> list[Candidate]:
-        """Items linked to the user's items: sum of item weight x link weight, anchored on the top contributor."""
-        if not items:
-            return []
-        params = {
-            "items": list(items),
-            "weights": list(items.values()),
-            "ctype": f.content_type,
-            "excl": list(f.exclude),
-            "k": k,
-        }
-        rows = await self.session.execute(text(CO_OCCURRENCE.format(version=int(version))), params)
-        return [Candidate(item_id=r[0], score=float(r[1]), anchor_id=r[2]) for r in rows]
-
-    async def _neighbors(self, sql: str, anchors: Sequence[str], f: Filters, k: int) -> list[Candidate]:
-        params = {"anchors": list(anchors), "ctype": f.content_type, "excl": list(f.exclude), "k": k}
-        rows = await self.session.execute(text(sql), params)
-        return [Candidate(item_id=r[1], score=float(r[2]), anchor_id=r[0]) for r in rows]
-
-    async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored embeddings of these items."""
-        stmt = select(Content.content_id, Content.embedding).where(
-            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
-        )
-        return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
+    async def embedding_neighbors(self, content_id: str, *, f: Filters, k: int) -> list[Candidate]:
+        """Nearest published items of one item by content embedding (HNSW)."""
+        params = {"item": content_id, "k": k, **f.params()}
+        rows = await self.session.execute(text(EMBEDDING_NEIGHBORS.format(filter=f.sql())), params)
+        return [Candidate(r[0], float(r[1]), content_id) for r in rows]
 
     async def popular(self, *, f: Filters, k: int, since: datetime | None = None) -> list[Candidate]:
-        """Items by weighted event count (positive event types), optionally within a window."""
-        weight = func.sum(func.greatest(EventType.weight, literal(0.0)))
-        stmt = (
-            select(Event.content_id, weight.label("score"))
-            .join(EventType, EventType.name == Event.event_type)
-            .join(Content, Content.content_id == Event.content_id)
-            .where(EventType.weight > 0, *_eligible(f))
-            .group_by(Event.content_id)
-            .order_by(weight.desc(), Event.content_id)
-            .limit(k)
-        )
-        if since is not None:
-            stmt = stmt.where(Event.timestamp >= since)
-        return await self._candidates(stmt)
+        """Items by distinct users with a positive event (users who share data only), optionally since a time."""
+        params = {"k": k, "since": since, **f.params()}
+        rows = await self.session.execute(text(POPULAR.format(filter=f.sql())), params)
+        return [Candidate(r[0], float(r[1])) for r in rows]
 
     async def trending(self, *, f: Filters, k: int, window_hours: int, now: datetime) -> list[Candidate]:
-        """Items by weighted event count within the last `window_hours`."""
+        """Items by distinct engaged users within the last `window_hours`."""
         return await self.popular(f=f, k=k, since=now - timedelta(hours=window_hours))
 
     async def newest(self, *, f: Filters, k: int) -> list[Candidate]:
         """Most recently published items (the last-resort fill when there are no events)."""
-        age = func.extract("epoch", func.coalesce(Content.published_at, Content.created_at))
-        stmt = select(Content.content_id, age.label("score")).where(*_eligible(f)).order_by(age.desc()).limit(k)
-        return await self._candidates(stmt)
-
-    async def consumed(self, user_id: str) -> list[str]:
-        """Items the user has any event with."""
-        stmt = select(Event.content_id).where(Event.user_id == user_id).distinct()
-        return list(await self.session.scalars(stmt))
-
-    async def history(self, user_id: str, *, limit: int) -> list[tuple[str, str, float | None, datetime]]:
-        """The user's latest (content_id, event_type, value, timestamp), newest first."""
-        stmt = (
-            select(Event.content_id, Event.event_type, Event.value, Event.timestamp)
-            .where(Event.user_id == user_id)
-            .order_by(Event.timestamp.desc())
-            .limit(limit)
-        )
-        return [(r[0], r[1], r[2], r[3]) for r in await self.session.execute(stmt)]
+        rows = await self.session.execute(text(NEWEST.format(filter=f.sql())), {"k": k, **f.params()})
+        return [Candidate(str(r[0]), float(r[1])) for r in rows]
 
     async def titles(self, content_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, content type) of these items, for explanations."""

@@ -1,12 +1,14 @@
-"""Candidate retrieval for a request: one function per registry source, each taking the `RecJob`.
+"""Candidate retrieval for a request: one planning function per registry source, one statement for all.
 
-`SERVING` maps every `Source` to its function (a test asserts it covers the registry). The
-math of each source is `app.ml.signals`'s; the SQL lives in `RetrievalRepository`.
+Each function of `SERVING` takes the `RecJob` and says what its source needs from the candidate
+statement (link seeds, the user's vector, the profile items) or, for popularity, answers from
+the process-wide memo. `gather` then runs the one statement (`RetrievalRepository.candidates`)
+and hands each source its candidates. The math is `app.ml.signals`'s, shared with the batch
+evaluation; a test asserts `SERVING` covers the registry.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -15,54 +17,24 @@ from app.ml import signals
 from app.ml.als import fold_in_vector
 from app.ml.hybrid import Candidate
 from app.ml.sources import SPECS, Need, Source
-from app.repositories.model_versions import ModelVersionRepository
+from app.repositories.retrieval import CandidateQuery
 from app.services.request import RecJob
 
-SourceFn = Callable[[RecJob], Awaitable[list[Candidate]]]
+Memo = dict[str, list[Candidate]]
+PlanFn = Callable[[RecJob, CandidateQuery, Memo], Awaitable[None]]
 
 
-def _now() -> float:
+def now(job: RecJob) -> float:
     """The request's clock (epoch seconds): decay is measured from here."""
-    return time.time()
+    return job.recommender.clock()
 
 
-def strongest_items(job: RecJob) -> tuple[np.ndarray, np.ndarray]:
-    """The user's strongest items and their decayed totals (co-engagement and the profile start here)."""
-    h, cfg = job.history, job.config
-    return signals.strongest(
-        h.items, h.weights, h.timestamps, now=_now(), half_life_days=cfg.half_life_days, n=cfg.link_items
-    )
-
-
-def anchor_items(job: RecJob) -> list[str]:
-    """The user's latest distinct positive items (anchors of the neighbour sources)."""
-    return [str(i) for i in signals.anchors(job.history.items, job.history.weights, job.config.anchor_items)]
-
-
-async def collaborative(job: RecJob) -> list[Candidate]:
-    """Items by inner product with the user's ALS vector (stored, or folded in from newer events)."""
-    if job.model is None:
-        return []
-    vector = await user_vector(job)
-    if vector is None:
-        return []
-    return await job.repo.collaborative(vector, version=job.model.version_id, f=job.filters, k=job.depth)
-
-
-async def user_vector(job: RecJob) -> np.ndarray | None:
-    """The stored ALS vector, folded in again (and stored) when the user has events newer than it."""
-    assert job.model is not None
-    repo = ModelVersionRepository(job.session)
-    stored = await repo.user_factor(job.model.version_id, job.request.user_id)
+def user_vector(job: RecJob) -> np.ndarray | None:
+    """The stored ALS vector, or one folded in from the user's events when they are newer than it."""
     newest = job.history.newest()
-    if stored is not None and (newest is None or stored[1].timestamp() >= newest):
-        return stored[0]
-    vector = fold_in(job)
-    if vector is None:
-        return None
-    await repo.upsert_user_factor(job.model.version_id, job.request.user_id, vector)
-    await job.session.commit()
-    return vector
+    if job.stored_factor is not None and (newest is None or (job.factor_at or 0.0) >= newest):
+        return job.stored_factor
+    return fold_in(job)
 
 
 def fold_in(job: RecJob) -> np.ndarray | None:
@@ -70,7 +42,7 @@ def fold_in(job: RecJob) -> np.ndarray | None:
     assert job.model is not None
     h, model = job.history, job.model
     names, totals = signals.item_totals(
-        h.items, h.weights, h.timestamps, now=_now(), half_life_days=job.config.half_life_days
+        h.items, h.weights, h.timestamps, now=now(job), half_life_days=job.config.half_life_days
     )
     known = [(model.item_index[str(n)], t) for n, t in zip(names, totals, strict=True) if str(n) in model.item_index]
     if not known:
@@ -83,60 +55,66 @@ def fold_in(job: RecJob) -> np.ndarray | None:
     return vector if np.any(vector) else None
 
 
-async def co_occurrence(job: RecJob) -> list[Candidate]:
-    """Items linked to the user's strongest items: sum of item total x link weight."""
-    if job.model is None:
-        return []
-    names, totals = strongest_items(job)
-    items = {str(n): float(t) for n, t in zip(names, totals, strict=True)}
-    return await job.repo.co_occurrence(items, version=job.model.version_id, f=job.filters, k=job.depth)
+async def collaborative(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Items by inner product with the user's ALS vector (HNSW)."""
+    if job.model is not None:
+        query.user_vector = user_vector(job)
 
 
-async def sequential(job: RecJob) -> list[Candidate]:
-    """Items that followed the user's latest items in others' histories (not trained yet: none)."""
-    return []
+async def linked(job: RecJob, query: CandidateQuery, memo: Memo, source: Source) -> None:
+    """A link source: its seed items (`signals.seeds`) join `item_links` in the one aggregate."""
+    items, weights = signals.seeds(source, job.history, job.config, now=now(job))
+    query.seeds += [(source.value, str(i), float(w)) for i, w in zip(items, weights, strict=True)]
+    query.title_items |= {str(i) for i in items}
+    if SPECS[source].combine == "max":
+        query.max_sources.add(source.value)
 
 
-async def content(job: RecJob) -> list[Candidate]:
-    """Items by cosine to the user's content profile."""
-    names, totals = strongest_items(job)
-    vectors = await job.repo.embeddings([str(n) for n in names])
-    keep = [i for i, n in enumerate(names) if str(n) in vectors]
-    if not keep:
-        return []
-    mat = np.vstack([vectors[str(names[i])] for i in keep])
-    vector = signals.profile(mat, totals[keep])
-    if not np.any(vector):
-        return []
-    return await job.repo.by_embedding(vector, f=job.filters, k=job.depth)
+async def co_occurrence(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Items linked (EASE/cosine) to the user's strongest items: Σ item total x link weight."""
+    await linked(job, query, memo, Source.CO_OCCURRENCE)
 
 
-async def item_neighbors(job: RecJob) -> list[Candidate]:
-    """Embedding neighbours of the user's anchor items."""
-    return await job.repo.embedding_neighbors(anchor_items(job), f=job.filters, k=job.request.count * 2)
+async def sequential(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Items that came next after the user's latest items in others' histories."""
+    await linked(job, query, memo, Source.SEQUENTIAL)
 
 
-async def factor_neighbors(job: RecJob) -> list[Candidate]:
-    """ALS item-factor neighbours of the user's anchor items."""
-    if job.model is None:
-        return []
-    return await job.repo.factor_neighbors(
-        anchor_items(job), version=job.model.version_id, dim=job.model.dim, f=job.filters, k=job.request.count * 2
+async def item_neighbors(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Embedding neighbours of the user's latest items (best anchor)."""
+    await linked(job, query, memo, Source.ITEM_NEIGHBORS)
+
+
+async def factor_neighbors(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """ALS item-factor neighbours of the user's latest items (best anchor)."""
+    await linked(job, query, memo, Source.FACTOR_NEIGHBORS)
+
+
+async def content(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Items by cosine to the mean embedding of the user's strongest items (HNSW)."""
+    h, cfg = job.history, job.config
+    items, _ = signals.strongest(
+        h.items, h.weights, h.timestamps, now=now(job), half_life_days=cfg.half_life_days, n=cfg.link_items
+    )
+    query.profile_items = [str(i) for i in items]
+
+
+async def popular(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
+    """Most engaged-with items of all time (a list shared by the process for a few seconds)."""
+    memo[Source.POPULAR.value] = await job.recommender.engagement(
+        job.repo, f=job.filters, k=job.depth, window_hours=None
     )
 
 
-async def popular(job: RecJob) -> list[Candidate]:
-    """Most engaged-with items of all time."""
-    return await job.recommender.engagement(job.repo, f=job.filters, k=job.depth, window_hours=None)
-
-
-async def trending(job: RecJob) -> list[Candidate]:
+async def trending(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
     """Most engaged-with items in the trending window before now."""
     hours = round(job.config.trending_window_days * 24)
-    return await job.recommender.engagement(job.repo, f=job.filters, k=job.depth, window_hours=hours)
+    memo[Source.TRENDING.value] = await job.recommender.engagement(
+        job.repo, f=job.filters, k=job.depth, window_hours=hours
+    )
 
 
-SERVING: dict[Source, SourceFn] = {
+SERVING: dict[Source, PlanFn] = {
     Source.COLLABORATIVE: collaborative,
     Source.CO_OCCURRENCE: co_occurrence,
     Source.SEQUENTIAL: sequential,
@@ -149,17 +127,20 @@ SERVING: dict[Source, SourceFn] = {
 
 
 def available(job: RecJob, source: Source) -> bool:
-    """Whether the job has what the source needs (a personal history, an active model)."""
+    """Whether the job has what the source needs (a personal history; an active model for its tables)."""
     needs = SPECS[source].needs
     if Need.HISTORY in needs and job.fallback is not None:
         return False
-    return not ({Need.FACTORS, Need.LINKS} & needs and job.model is None and Need.EMBEDDINGS not in needs)
+    return not ((Need.FACTORS in needs or Need.LINKS in needs) and job.model is None)
 
 
-async def gather(job: RecJob) -> dict[str, list[Candidate]]:
-    """Candidates of every source the blend weighs."""
-    out: dict[str, list[Candidate]] = {}
+async def gather(job: RecJob) -> tuple[dict[str, list[Candidate]], dict[str, tuple[str, str]]]:
+    """Candidates of every source the blend weighs (one statement), and the titles of possible anchors."""
+    model = job.model
+    query = CandidateQuery(model.version_id if model else None, model.dim if model else 0, job.depth)
+    memo: Memo = {}
     for source in Source:
         if job.wants(source) and available(job, source):
-            out[source.value] = await SERVING[source](job)
-    return out
+            await SERVING[source](job, query, memo)
+    rows = await job.repo.candidates(query, job.filters)
+    return rows.sources | memo, rows.titles

@@ -12,8 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import AppError, InvalidInput, NotFound
 from app.ml.embeddings import MODEL_NAME, content_text, text_hash
+from app.ml.serving import ServingConfig
 from app.models import Content
 from app.repositories.content import ContentFilter, ContentRepository
+from app.repositories.links import LinkRepository
+from app.repositories.model_versions import ModelVersionRepository
 from app.services.validation import ContentWrite, check_count, validate
 
 EmbedFn = Callable[[list[str]], Awaitable[np.ndarray]]
@@ -117,7 +120,17 @@ async def embed_items(session: AsyncSession, *, items: list[tuple[str, str]], em
         return 0
     vectors = await embed([txt for _, txt, _ in stale])
     await repo.set_embeddings([(cid, vec, MODEL_NAME, h) for (cid, _, h), vec in zip(stale, vectors, strict=True)])
+    await link_to_neighbors(session, [cid for cid, _, _ in stale])
     return len(stale)
+
+
+async def link_to_neighbors(session: AsyncSession, content_ids: list[str]) -> None:
+    """Write newly embedded items' embedding neighbours into the active version's tables (both ways),
+    so an item created after training is recommended next to similar items at once."""
+    active = await ModelVersionRepository(session).get_active()
+    if active is not None:
+        k = ServingConfig.from_params(active.params).links.embedding_neighbors
+        await LinkRepository(session).link_fresh(active.id, content_ids, k=k)
 
 
 async def set_status(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,7 @@ class Recommender:
         self._engagement: dict[tuple[str | None, int | None], tuple[float, list[Candidate]]] = {}
         self._versions: LRUCache[int, ActiveModel] = LRUCache(maxsize=EXTRA_VERSIONS)
         self._lock = asyncio.Lock()
+        self.clock: Callable[[], float] = time.time  # decay and trending windows are measured from here
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         """Embed texts on a worker thread (never on the event loop)."""
@@ -148,7 +150,9 @@ class Recommender:
     ) -> list[Candidate]:
         """Popular (no window) or trending items for `f`, from a list shared for a few seconds."""
         key = (f.content_type, window_hours)
-        since = datetime.now(UTC) - timedelta(hours=window_hours) if window_hours else None
+        since = datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
+        if f.exclude_user is not None:  # the shared list cannot know a long history: exclude in SQL
+            return await repo.popular(f=f, k=k, since=since)
         hit = self._engagement.get(key)
         if hit is None or time.monotonic() - hit[0] >= ENGAGEMENT_MEMO_SECONDS:
             top = await repo.popular(f=Filters(f.content_type), k=ENGAGEMENT_DEPTH, since=since)

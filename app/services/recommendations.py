@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,6 @@ from app.ml import hybrid
 from app.ml.hybrid import Ranked
 from app.ml.signals import UserHistory
 from app.repositories.retrieval import Filters, RetrievalRepository
-from app.repositories.users import UserRepository
 from app.services import candidates, result_cache
 from app.services.engine import GLOBAL_GENERATION, ActiveModel, Recommender
 from app.services.explain import Reason, ReasonKind, reasons_for, sentence
@@ -29,7 +29,6 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 __all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "similar_content", "trending"]
-HISTORY_LIMIT = 500
 MAX_OFFSET = 1000  # items a paging chain may have shown before its next page
 
 
@@ -73,11 +72,11 @@ async def _compute(
 ) -> RecResult:
     async with recommender.sessions() as session:
         job = await build_job(recommender, session, request, model)
-        sources = await candidates.gather(job)
+        sources, titles = await candidates.gather(job)
         # paging: the same candidates ranked `offset` deeper, so page n continues page n-1 exactly
         ranked = hybrid.blend(sources, request.count + request.offset, weights=job.weights)
-        ranked = await _fill(job.repo, ranked, request.count + request.offset, job.filters)
-        items = await _explain(recommender, job.repo, ranked, job.fallback)
+        ranked = await _top_up(recommender, job.repo, ranked, request.count + request.offset, job.filters)
+        items = _explain(job, ranked, titles)
     return RecResult(
         user_id=request.user_id,
         items=items,
@@ -93,38 +92,49 @@ async def _compute(
 async def build_job(
     recommender: Recommender, session: AsyncSession, request: RecRequest, model: ActiveModel | None
 ) -> RecJob:
-    """Everything the sources need: the user's history, the active configuration, filters and weights."""
+    """Everything the sources need, from one statement: history, stored vector, filters, weights."""
     repo = RetrievalRepository(session)
     table = await recommender.event_weights()
-    user = await UserRepository(session).get_by_id(request.user_id)
-    rows = await repo.history(request.user_id, limit=HISTORY_LIMIT) if user is not None else []
+    version = model.version_id if model else None
+    config = model.config if model is not None else recommender.serving_config()
+    state = await repo.user_state(request.user_id, version=version, limit=config.history_events)
+    rows = [(cid, et, val, datetime.fromtimestamp(ts, UTC)) for cid, et, val, ts in state.rows]
     job = RecJob(
         request=request,
         recommender=recommender,
         model=model,
-        config=model.config if model is not None else recommender.serving_config(),
+        config=config,
         session=session,
         repo=repo,
         history=UserHistory.from_rows(rows, table),
-        personalized=user.personalization if user is not None else True,
+        personalized=state.personalized,
         event_weights=table,
+        stored_factor=state.factor,
+        factor_at=state.factor_at,
     )
-    consumed = job.history.consumed() if len(rows) < HISTORY_LIMIT else set(await repo.consumed(request.user_id))
-    job.filters = Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))))
+    job.filters = _filters(request, job.history.consumed(), complete=len(rows) < config.history_events)
     job.weights = job.blend_weights()
     return job
 
 
-async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, filters: Filters) -> list[Ranked]:
+def _filters(request: RecRequest, consumed: set[str], *, complete: bool) -> Filters:
+    """Exclude what the user consumed: shipped as ids when the history read holds it all, else by anti-join."""
+    if complete:
+        return Filters(request.content_type, tuple(sorted(consumed | set(request.exclude_ids))))
+    return Filters(request.content_type, tuple(sorted(request.exclude_ids)), exclude_user=request.user_id)
+
+
+async def _top_up(
+    recommender: Recommender, repo: RetrievalRepository, ranked: list[Ranked], count: int, filters: Filters
+) -> list[Ranked]:
     """Top up with popular, then newest, items so `count` items come back when the catalog has them."""
     if len(ranked) >= count:
         return ranked
     chosen = {r.item_id for r in ranked}
-    f = Filters(filters.content_type, tuple(sorted(set(filters.exclude) | chosen)))
-    extra = await repo.popular(f=f, k=count - len(ranked))
+    f = replace(filters, exclude=tuple(sorted(set(filters.exclude) | chosen)))
+    extra = await recommender.engagement(repo, f=f, k=count - len(ranked), window_hours=None)
     if len(extra) < count - len(ranked):
-        seen = chosen | {c.item_id for c in extra}
-        f = Filters(filters.content_type, tuple(sorted(set(filters.exclude) | seen)))
+        f = replace(f, exclude=tuple(sorted(set(f.exclude) | {c.item_id for c in extra})))
         extra += await repo.newest(f=f, k=count - len(ranked) - len(extra))
     floor = ranked[-1].score if ranked else 1.0
     n = len(extra)
@@ -135,17 +145,15 @@ async def _fill(repo: RetrievalRepository, ranked: list[Ranked], count: int, fil
     return ranked + fill
 
 
-async def _explain(
-    recommender: Recommender, repo: RetrievalRepository, ranked: list[Ranked], fallback: ReasonKind | None
-) -> list[RecItem]:
-    reasons = [reasons_for(item, fallback) for item in ranked]
-    anchors = sorted({r.anchor_content_id for rs in reasons for r in rs if r.anchor_content_id})
-    titles = await repo.titles(anchors) if anchors else {}
-    window = round(recommender.serving_config().trending_window_days * 24)
-    return [
-        RecItem(item.item_id, round(item.score, 6), rank, sentence(rs, titles, window_hours=window), rs)
-        for rank, (item, rs) in enumerate(zip(ranked, reasons, strict=True), start=1)
-    ]
+def _explain(job: RecJob, ranked: list[Ranked], titles: dict[str, tuple[str, str]]) -> list[RecItem]:
+    window = round(job.config.trending_window_days * 24)
+    items = []
+    for rank, item in enumerate(ranked, start=1):
+        reasons = reasons_for(item, job.fallback)
+        items.append(
+            RecItem(item.item_id, round(item.score, 6), rank, sentence(reasons, titles, window_hours=window), reasons)
+        )
+    return items
 
 
 async def similar_content(recommender: Recommender, *, content_id: str, count: int) -> list[RecItem]:
@@ -156,7 +164,7 @@ async def similar_content(recommender: Recommender, *, content_id: str, count: i
         titles = await repo.titles([content_id])
         if content_id not in titles:
             raise NotFound(f"content {content_id!r} not found", field="contentId")
-        found = await repo.embedding_neighbors([content_id], f=Filters(exclude=(content_id,)), k=count)
+        found = await repo.embedding_neighbors(content_id, f=Filters(exclude=(content_id,)), k=count)
     title = titles[content_id][0]
     return [
         RecItem(
@@ -181,7 +189,7 @@ async def trending(
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
         ranked = hybrid.blend({"trending": found}, count, weights={"trending": 1.0})
-        ranked = await _fill(repo, ranked, count, f)
+        ranked = await _top_up(recommender, repo, ranked, count, f)
     items = []
     for rank, item in enumerate(ranked, start=1):
         kind = ReasonKind.TRENDING if "trending" in item.contributions else ReasonKind.POPULARITY

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from app.ml.serving import FALLBACK, ServingConfig
 from app.ml.signals import UserHistory
 from app.ml.sources import ReasonKind, Source
@@ -95,6 +97,8 @@ class RecJob:
     history: UserHistory
     personalized: bool
     event_weights: dict[str, float]
+    stored_factor: np.ndarray | None = None
+    factor_at: float | None = None
     filters: Filters = field(default_factory=Filters)
     weights: dict[str, float] = field(default_factory=dict)
 
@@ -119,5 +123,5 @@ class RecJob:
 
     @property
     def depth(self) -> int:
-        """Candidates fetched per source (the blend needs more than it returns)."""
-        return max(self.request.count * 3, 50)
+        """Candidates fetched per source: as many as the evaluation blends (rank normalisation depends on it)."""
+        return max(self.config.candidates, self.request.count + self.request.offset)

@@ -212,3 +212,27 @@ async def test_model_versions_and_activation(ml: Query) -> None:
     assert error_codes(missing) == ["NOT_FOUND"]
     again = await ml("mutation { activateModel(id: %d) { id status } }" % versions[0]["id"])
     assert again["data"]["activateModel"]["status"] == "active"
+
+
+async def test_uncached_request_runs_at_most_three_statements(ml_state: AppState) -> None:
+    from app.services.recommendations import RecRequest, recommend
+
+    recommender = ml_state.recommender
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    # 414 has thousands of events: its consumed items are excluded by an anti-join, not shipped as ids
+    for user in ("21", "414"):
+        await recommend(recommender, RecRequest(user_id="20", count=5), request_id="warm")  # warms the memos
+        statements.clear()
+        sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+        try:
+            result = await recommend(recommender, RecRequest(user_id=user, count=10), request_id="count")
+        finally:
+            sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+        assert not result.cached and len(result.items) == 10
+        # the active model and event weights are re-read at most every 2 s per process, not per request
+        per_request = [s for s in statements if "FROM model_versions" not in s and "FROM event_types" not in s]
+        assert len(per_request) <= 3, per_request

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from app.ml.baselines import EASE, ImplicitModel, Popular
+from app.ml.baselines import EASE, ImplicitModel
+from app.ml.batch import History, popular
 
 
 def block_matrix() -> sp.csr_matrix:
@@ -51,13 +52,12 @@ def p2(x: sp.csr_matrix) -> np.ndarray:
     return np.asarray(np.linalg.inv(dense.T @ dense + 5.0 * np.eye(dense.shape[1])))
 
 
-def test_popular_excludes_seen_and_orders_by_count() -> None:
-    matrix = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0]], dtype=np.float32))
-    model = Popular()
-    model.fit(matrix)
-    top = model.recommend(matrix, 4)
-    assert top[2].tolist()[:2] == [1, 2]
-    assert 0 not in top[2].tolist()
+def test_popular_excludes_seen_and_orders_by_count_then_item() -> None:
+    users, items = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 0, 2, 0, 3])
+    history = History(3, 5, users, items, np.ones(6), np.zeros(6))
+    top, counts = popular(history, 4)
+    assert top[2].tolist() == [1, 2, -1, -1] and counts[2, :2].tolist() == [1.0, 1.0]
+    assert top[0].tolist()[:2] == [2, 3]
 
 
 @pytest.mark.parametrize(

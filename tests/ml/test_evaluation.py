@@ -117,4 +117,5 @@ def test_run_evaluation_writes_the_report(tmp_path: Path) -> None:
         }
     assert "weights" in stored["tuning"]["HYBRID"]
     assert report["results"]["HYBRID"]["ndcg@2"] == stored["results"]["HYBRID"]["ndcg@2"]
-    assert "HYBRID / best baseline" in (tmp_path / "report.md").read_text()
+    assert "HYBRID (batch) / best baseline" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "serving.json").is_file()

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from app.ml.hybrid import Candidate, blend, normalize
 from app.ml.serving import RECENCY, default_config
-from app.ml.signals import profile
 from app.ml.sources import Source
 
 
@@ -107,16 +106,6 @@ def test_blend_properties(raw: dict[str, dict[str, float]], count: int) -> None:
     assert scores == sorted(scores, reverse=True)
     assert all(0.0 <= s <= 1.0 + 1e-12 for s in scores)
     assert len({r.item_id for r in ranked}) == len(ranked)
-
-
-def test_profile_is_the_weighted_unit_mean() -> None:
-    vectors = np.array([[1.0, 0.0], [0.0, 1.0]])
-    heavy_second = profile(vectors, np.array([0.01, 1.0]))
-    assert np.linalg.norm(heavy_second) == pytest.approx(1.0, abs=1e-6)
-    assert heavy_second[1] > 0.99
-    even = profile(vectors, np.array([1.0, 1.0]))
-    assert even.tolist() == pytest.approx([2**-0.5, 2**-0.5], abs=1e-6)
-    assert profile(np.zeros((0, 2)), np.zeros(0)).shape == (2,)
 
 
 def test_zero_weight_sources_alone_still_rank() -> None:
