@@ -19,9 +19,9 @@ COPY_THRESHOLD = 50  # below this a plain INSERT is cheaper than COPY through a 
 
 
 def _record(row: dict[str, Any]) -> tuple[Any, ...]:
-    """An event row in bulk.EVENT_COLUMNS order."""
+    """An event row in bulk.LOGGED_COLUMNS order."""
     values = {**row, "metadata": json.dumps(row.get("metadata") or {})}
-    return tuple(values.get(column) for column in bulk.EVENT_COLUMNS)
+    return tuple(values.get(column) for column in bulk.LOGGED_COLUMNS)
 
 
 class EventRepository:
@@ -36,7 +36,7 @@ class EventRepository:
         if not rows:
             return set()
         if len(rows) >= COPY_THRESHOLD:
-            return await bulk.copy_events(self.session, [_record(r) for r in rows])
+            return await bulk.copy_events(self.session, [_record(r) for r in rows], bulk.LOGGED_COLUMNS)
         keys = [{"event_id": r["event_id"], "user_id": r["user_id"], "timestamp": r["timestamp"]} for r in rows]
         stmt = insert(EventKey).values(keys).on_conflict_do_nothing().returning(EventKey.event_id)
         fresh = set((await self.session.scalars(stmt)).all())

@@ -80,7 +80,7 @@ def _rating_records(data: MovieLens, start: int, stop: int) -> Iterator[tuple[An
     ):
         at = datetime.fromtimestamp(int(ts), UTC)
         event_id = movielens_event_id(user, item, int(ts))
-        yield (event_id, user, item, "rate", float(np.float32(value)), at, None, None, None, "{}", None)
+        yield (event_id, user, item, "rate", float(np.float32(value)), at, None, None, None, "{}")
 
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
