@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from app import __version__, cli_data, demo
+from app import __version__, cli_data, cli_online, demo
 from app.bench import cli as bench_cli
 from app.cli_support import console, database_errors, fail, progress_bar, run
 from app.config import get_settings
@@ -53,7 +53,7 @@ def serve(
 
 @app.command()
 def migrate() -> None:
-    """Upgrade the database schema to head and create the coming months' event partitions."""
+    """Upgrade the database schema to head and create the coming months' event and impression partitions."""
     from app import migrate as migrations
     from app.db import resolve_database_url
 
@@ -74,7 +74,7 @@ def migrate() -> None:
     created = run(partitions, settings)
     console.print(
         f"schema at head ({migrations.head_revision(url)}); {len(pending)} migration(s) applied; "
-        f"{created} new event partition(s)"
+        f"{created} new partition(s)"
     )
 
 
@@ -161,6 +161,8 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key to rev
 
 app.add_typer(cli_data.import_app, name="import")
 app.add_typer(bench_cli.bench_app, name="bench")
+app.add_typer(cli_online.experiment_app, name="experiment")
+app.add_typer(cli_online.export_app, name="export")
 for commands in (cli_data.app, demo.app):  # import/train/evaluate and demo live in their own modules
     app.registered_commands.extend(commands.registered_commands)
 

@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(64, ge=1, description="Texts embedded per batch.")
     training_seed: int = Field(42, description="Random seed of model training.")
     partition_months_ahead: int = Field(3, ge=0, description="Monthly event partitions created ahead of time.")
+    # The online loop (impressions, paging, experiments): kept together for easy merges.
+    impression_retention_months: int = Field(
+        6, ge=0, description="Months of impressions kept (older monthly partitions are dropped at start); 0 keeps all."
+    )
+    impression_batch_size: int = Field(500, ge=1, description="Impressions written per batch by the background writer.")
+    impression_flush_seconds: float = Field(
+        1.0, gt=0, description="Longest time an impression waits in memory before its batch is written."
+    )
+    impression_queue_size: int = Field(
+        100_000, ge=1, description="Impressions held in memory at most; past it new ones are dropped and counted."
+    )
+    page_ttl_seconds: int = Field(
+        3600, ge=1, description="How long a served list is kept for paging with `after`; later pages recompute."
+    )
     hnsw_ef_search: int = Field(100, ge=10, description="pgvector hnsw.ef_search for retrieval queries.")
     demo_data: Path | None = Field(None, description="MovieLens directory `make demo` imports.")
     shutdown_timeout_seconds: int = Field(20, ge=1, description="Grace period for in-flight requests on SIGTERM.")

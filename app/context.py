@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from app.loaders import Loaders
     from app.security.ratelimit import RateLimiter
     from app.services.engine import Recommender
+    from app.services.experiments import ExperimentDirectory
+    from app.services.impressions import ImpressionWriter
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ class AppState:
     sessions: SessionFactory
     cache: Cache
     recommender: Recommender
+    impressions: ImpressionWriter  # records every served list, off the request path
+    experiments: ExperimentDirectory  # the running A/B experiments, re-read every few seconds
     database_url: str = ""
     background: set[asyncio.Future[None]] = field(default_factory=set)
     limiter: RateLimiter | None = None

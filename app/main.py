@@ -36,6 +36,8 @@ from app.security.ratelimit import RateLimiter
 from app.services import auth
 from app.services.cache import create_cache
 from app.services.engine import Recommender
+from app.services.experiments import ExperimentDirectory
+from app.services.impressions import ImpressionWriter
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +97,31 @@ async def build_state(settings: Settings) -> AppState:
     cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
     recommender = Recommender(settings, sessions, cache)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
-    return AppState(settings, engine, sessions, cache, recommender, database_url=url, limiter=limiter)
+    impressions = ImpressionWriter(
+        sessions,
+        batch_size=settings.impression_batch_size,
+        flush_seconds=settings.impression_flush_seconds,
+        queue_size=settings.impression_queue_size,
+    )
+    impressions.start()
+    return AppState(
+        settings,
+        engine,
+        sessions,
+        cache,
+        recommender,
+        impressions=impressions,
+        experiments=ExperimentDirectory(sessions),
+        database_url=url,
+        limiter=limiter,
+    )
 
 
 async def close_state(state: AppState) -> None:
     """Release connections and threads."""
     for task in list(state.background):
         task.cancel()
+    await state.impressions.close()  # served lists still queued are written before the pool closes
     state.recommender.close()
     await state.cache.close()
     if state.limiter is not None:
@@ -118,6 +138,7 @@ async def prepare(state: AppState) -> None:
         logger.warning("%s (%s); /ready answers 503 until it is fixed", what, failed.get("reason"))
         return
     await migrate.create_partitions(state.engine, state.settings.partition_months_ahead)
+    await migrate.drop_old_impressions(state.engine, state.settings.impression_retention_months)
     if state.settings.admin_api_key is not None:
         async with state.sessions() as session:
             await auth.ensure_key(

@@ -51,6 +51,27 @@ READY = Gauge(
 )
 RATE_LIMITED = Counter("recengine_rate_limited_total", "Requests refused by the rate limiter, by bucket.", ["bucket"])
 
+# The online loop: what was shown and what it earned, by strategy and experiment arm ("" when none).
+# CTR = clicks / impressions; both count items (one served list of 20 is 20 impressions).
+ONLINE_LABELS = ["strategy", "experiment", "arm"]
+IMPRESSIONS = Counter(
+    "recengine_recommendation_impressions_total", "Recommended items shown, by strategy and arm.", ONLINE_LABELS
+)
+CLICKS = Counter(
+    "recengine_recommendation_clicks_total",
+    "Attributed events of positive weight (events carrying a recommendationId), by strategy and arm.",
+    ONLINE_LABELS,
+)
+CONVERSIONS = Counter(
+    "recengine_recommendation_conversions_total",
+    "Attributed events of a conversion type, by strategy and arm.",
+    ONLINE_LABELS,
+)
+IMPRESSIONS_DROPPED = Counter(
+    "recengine_impressions_dropped_total", "Served lists not recorded (writer queue full or write failed).", ["reason"]
+)
+IMPRESSIONS_WRITTEN = Counter("recengine_impressions_written_total", "Served lists written to the impressions table.")
+
 
 def multiprocess_dir() -> str | None:
     """The prometheus_client multiprocess directory when several workers share the metrics, else None."""

@@ -74,13 +74,14 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 PARTITION_LOCK_KEY = 727_270_001  # pg_advisory_xact_lock key: one partition creator at a time
 MISSING_PARTITIONS = text(
     """SELECT count(*) FROM generate_series(0, :m) AS i
-       WHERE to_regclass('events_y' || to_char((now() + make_interval(months => i)) AT TIME ZONE 'UTC',
-                                                'YYYY"m"MM')) IS NULL"""
+       CROSS JOIN unnest(ARRAY['events', 'impressions']) AS t(parent)
+       WHERE to_regclass(t.parent || '_y' || to_char((now() + make_interval(months => i)) AT TIME ZONE 'UTC',
+                                                     'YYYY"m"MM')) IS NULL"""
 )
 
 
 async def create_partitions(engine: AsyncEngine, months_ahead: int) -> int:
-    """Create the coming months' event partitions; returns how many were new.
+    """Create the coming months' event and impression partitions; returns how many were new.
 
     Nothing is locked when every partition exists already. Otherwise one caller at a time (an advisory
     lock: concurrent pods wait, then find the work done) runs without the statement timeout, since moving
@@ -94,4 +95,15 @@ async def create_partitions(engine: AsyncEngine, months_ahead: int) -> int:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITION_LOCK_KEY})
         await conn.execute(text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
         result = await conn.execute(text("SELECT create_event_partitions(:m)"), {"m": months_ahead})
+        return int(result.scalar_one())
+
+
+async def drop_old_impressions(engine: AsyncEngine, keep_months: int) -> int:
+    """Apply the impressions retention (0 keeps everything); returns how many monthly partitions went."""
+    if keep_months <= 0:
+        return 0
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            text("SELECT drop_month_partitions('impressions', 'served_at', :k)"), {"k": keep_months}
+        )
         return int(result.scalar_one())

@@ -23,10 +23,12 @@ from app.services import auth
 from tests.redis_support import RedisService, session_redis
 
 TABLES = (
-    "placements, api_keys, item_links, item_factors, user_factors, model_versions, event_keys, events, content, users"
+    "impressions, experiments, placements, api_keys, item_links, item_factors, user_factors, model_versions, "
+    "event_keys, events, content, users"
 )
-SEED_TYPES = """INSERT INTO event_types (name, weight) VALUES ('view', 1), ('click', 2), ('like', 4), ('share', 4),
-    ('bookmark', 3), ('add_to_cart', 6), ('purchase', 10), ('rate', 1), ('dislike', -4)"""
+SEED_TYPES = """INSERT INTO event_types (name, weight, conversion) VALUES ('view', 1, false), ('click', 2, false),
+    ('like', 4, false), ('share', 4, false), ('bookmark', 3, false), ('add_to_cart', 6, false),
+    ('purchase', 10, true), ('rate', 1, false), ('dislike', -4, false)"""
 GQL = Callable[..., Awaitable[dict[str, Any]]]
 
 

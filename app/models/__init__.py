@@ -6,6 +6,7 @@ from app.models.content import Content
 from app.models.event import Event, EventKey
 from app.models.event_type import EventType
 from app.models.model_version import ItemFactor, ItemLink, ModelVersion, UserFactor
+from app.models.online import Experiment, Impression
 from app.models.placement import Placement
 from app.models.user import User
 
@@ -16,6 +17,8 @@ __all__ = [
     "Event",
     "EventKey",
     "EventType",
+    "Experiment",
+    "Impression",
     "ItemFactor",
     "ItemLink",
     "ModelVersion",

@@ -29,6 +29,7 @@ class Event(Base):
     platform: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
     processed: Mapped[bool] = mapped_column(Boolean, default=False)
+    recommendation_id: Mapped[str | None] = mapped_column(Text)
 
 
 class EventKey(Base):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Text
+from sqlalchemy import Boolean, Float, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base
@@ -15,3 +15,4 @@ class EventType(Base):
 
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     weight: Mapped[float] = mapped_column(Float)
+    conversion: Mapped[bool] = mapped_column(Boolean, default=False)

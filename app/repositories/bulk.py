@@ -21,6 +21,7 @@ EVENT_COLUMNS = (
     "platform",
     "metadata",
 )
+LOGGED_COLUMNS = (*EVENT_COLUMNS, "recommendation_id")  # events logged through the API may be attributed
 
 
 async def _raw(session: AsyncSession) -> Any:
@@ -31,15 +32,17 @@ async def _raw(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
-    """COPY events (EVENT_COLUMNS order, metadata as JSON text) into a staging table, then store the
+async def copy_events(
+    session: AsyncSession, records: Sequence[tuple[Any, ...]], columns: Sequence[str] = EVENT_COLUMNS
+) -> set[uuid.UUID]:
+    """COPY events (`columns` order, metadata as JSON text) into a staging table, then store the
     ones whose ids are new, in the session's transaction; returns the stored ids."""
     driver = await _raw(session)
     await driver.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    await driver.copy_records_to_table("staging_events", records=records, columns=list(EVENT_COLUMNS))
-    cols = ", ".join(f'"{c}"' for c in EVENT_COLUMNS)
+    await driver.copy_records_to_table("staging_events", records=records, columns=list(columns))
+    cols = ", ".join(f'"{c}"' for c in columns)
     rows = await driver.fetch(
         f"""
         WITH fresh AS (
@@ -49,7 +52,7 @@ async def copy_events(session: AsyncSession, records: Sequence[tuple[Any, ...]])
             ON CONFLICT DO NOTHING RETURNING event_id
         )
         INSERT INTO events ({cols})
-        SELECT DISTINCT ON (s.event_id) {", ".join(f's."{c}"' for c in EVENT_COLUMNS)}
+        SELECT DISTINCT ON (s.event_id) {", ".join(f's."{c}"' for c in columns)}
         FROM staging_events s JOIN fresh USING (event_id)
         RETURNING event_id
         """
@@ -113,3 +116,25 @@ async def copy_links(session: AsyncSession, version_id: int, rows: Sequence[tupl
     await driver.copy_records_to_table(
         "item_links", records=records, columns=["model_version_id", "source", "content_id", "neighbor_id", "weight"]
     )
+
+
+IMPRESSION_COLUMNS = (
+    "request_id",
+    "parent_request_id",
+    "user_id",
+    "session_id",
+    "strategy",
+    "placement",
+    "model_version",
+    "experiment",
+    "arm",
+    "item_ids",
+    "cached",
+    "served_at",
+)
+
+
+async def copy_impressions(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> None:
+    """COPY served lists (IMPRESSION_COLUMNS order) into `impressions`, in the session's transaction."""
+    driver = await _raw(session)
+    await driver.copy_records_to_table("impressions", records=records, columns=list(IMPRESSION_COLUMNS))

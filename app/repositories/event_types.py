@@ -24,10 +24,13 @@ class EventTypeRepository:
         rows = await self.session.execute(select(EventType.name, EventType.weight).order_by(EventType.name))
         return {name: weight for name, weight in rows.tuples()}
 
-    async def set_weight(self, name: str, weight: float) -> EventType:
-        """Create or change an event type's weight."""
-        stmt = insert(EventType).values(name=name, weight=weight)
-        await self.session.execute(stmt.on_conflict_do_update(index_elements=[EventType.name], set_={"weight": weight}))
+    async def set_weight(self, name: str, weight: float, *, conversion: bool | None = None) -> EventType:
+        """Create or change an event type's weight (and its conversion flag unless None)."""
+        changes: dict[str, object] = {"weight": weight}
+        if conversion is not None:
+            changes["conversion"] = conversion
+        stmt = insert(EventType).values(name=name, **changes)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=[EventType.name], set_=changes))
         row = await self.session.get(EventType, name, populate_existing=True)
         assert row is not None
         return row

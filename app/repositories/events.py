@@ -21,9 +21,9 @@ EVENT_KEYS = cast(Table, EventKey.__table__)
 
 
 def _record(row: dict[str, Any]) -> tuple[Any, ...]:
-    """An event row in bulk.EVENT_COLUMNS order."""
+    """An event row in bulk.LOGGED_COLUMNS order."""
     values = {**row, "metadata": json.dumps(row.get("metadata") or {})}
-    return tuple(values.get(column) for column in bulk.EVENT_COLUMNS)
+    return tuple(values.get(column) for column in bulk.LOGGED_COLUMNS)
 
 
 class EventRepository:
@@ -38,7 +38,7 @@ class EventRepository:
         if not rows:
             return set()
         if len(rows) >= COPY_THRESHOLD:
-            return await bulk.copy_events(self.session, [_record(r) for r in rows])
+            return await bulk.copy_events(self.session, [_record(r) for r in rows], bulk.LOGGED_COLUMNS)
         keys = [{"event_id": r["event_id"], "user_id": r["user_id"], "timestamp": r["timestamp"]} for r in rows]
         # Core statements on the tables: the ORM's bulk-insert machinery was a large share of logEvent's CPU
         stmt = insert(EVENT_KEYS).values(keys).on_conflict_do_nothing().returning(EVENT_KEYS.c.event_id)

@@ -28,6 +28,11 @@ class UserRepository:
         rows = await self.session.scalars(select(User).where(User.user_id.in_(user_ids)))
         return list(rows)
 
+    async def list_ids(self) -> list[str]:
+        """Every user id, in order, without anonymous sessions' guest profiles (ids starting with `~`)."""
+        stmt = select(User.user_id).where(User.user_id.not_like("~%")).order_by(User.user_id)
+        return list(await self.session.scalars(stmt))
+
     async def get_by_email(self, email: str) -> User | None:
         """The user with this email, or None."""
         return await self.session.scalar(select(User).where(User.email == email))

@@ -32,7 +32,7 @@ async def event_types(info: Info[Context, None]) -> list[EventTypeWeight]:
     """Every event type and its training weight."""
     async with info.context.session() as session:
         rows = await service.list_event_types(session)
-    return [EventTypeWeight(event_type=r.name, weight=r.weight) for r in rows]
+    return [EventTypeWeight(event_type=r.name, weight=r.weight, conversion=r.conversion) for r in rows]
 
 
 async def _freshen(info: Info[Context, None], user_ids: list[str]) -> None:
@@ -46,7 +46,10 @@ async def log_event(
     """Log one event; the same `eventId` twice stores one event."""
     async with info.context.session() as session:
         row, duplicate, batch = await service.log_event(
-            session, data=input.to_dict(), max_future_seconds=info.context.settings.max_event_future_seconds
+            session,
+            data=input.to_dict(),
+            max_future_seconds=info.context.settings.max_event_future_seconds,
+            recent=info.context.state.impressions.recent,
         )
     await _freshen(info, batch.user_ids)
     return LogEventResult(event=Event.from_model(row), duplicate=duplicate)
@@ -63,6 +66,7 @@ async def log_events(
             inputs=[i.to_dict() for i in inputs],
             max_batch=info.context.settings.max_batch_size,
             max_future_seconds=info.context.settings.max_event_future_seconds,
+            recent=info.context.state.impressions.recent,
         )
     await _freshen(info, batch.user_ids)
     return BatchResult.from_outcome(batch.outcome)
@@ -72,8 +76,12 @@ async def set_event_type_weight(
     info: Info[Context, None],
     event_type: Annotated[str, strawberry.argument(description="Event type name (created when new).")],
     weight: Annotated[float, strawberry.argument(description="Training weight, -100..100; negative excludes.")],
+    conversion: Annotated[
+        bool | None,
+        strawberry.argument(description="Count attributed events of this type as conversions; omitted keeps it."),
+    ] = None,
 ) -> EventTypeWeight:
-    """Create an event type or change its weight."""
+    """Create an event type or change its weight and conversion flag."""
     async with info.context.session() as session:
-        row = await service.set_event_type_weight(session, event_type=event_type, weight=weight)
-    return EventTypeWeight(event_type=row.name, weight=row.weight)
+        row = await service.set_event_type_weight(session, event_type=event_type, weight=weight, conversion=conversion)
+    return EventTypeWeight(event_type=row.name, weight=row.weight, conversion=row.conversion)

@@ -71,6 +71,8 @@ RULES: dict[str, Rule] = {
     "modelVersions": Rule(CLIENT),
     "rerank": Rule(CLIENT, OWN, _arg("user_id")),
     "placements": Rule(ADMIN),
+    "recommendationStats": Rule(ADMIN),
+    "experiments": Rule(ADMIN),
     # mutations
     "upsertUser": Rule(ADMIN),
     "updatePrivacySettings": Rule(ADMIN, OWN, _arg("user_id")),
@@ -85,6 +87,9 @@ RULES: dict[str, Rule] = {
     "activateModel": Rule(ADMIN),
     "upsertPlacement": Rule(ADMIN),
     "deletePlacement": Rule(ADMIN),
+    "upsertExperiment": Rule(ADMIN),
+    "stopExperiment": Rule(ADMIN),
+    "mergeSession": Rule(CLIENT, OWN, _arg("user_id")),
 }
 
 

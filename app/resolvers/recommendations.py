@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import strawberry
@@ -12,39 +11,60 @@ from app.context import Context
 from app.schema.common import JSON
 from app.schema.controls import BoostInput, ContentFilterInput, RerankResult, boost_dicts, filter_dict
 from app.schema.enums import ContentType, SimilarityKind, enum_str
+from app.schema.online import ExperimentAssignment
 from app.schema.recommendations import RecommendationResult, RecommendedItem, Strategy
 from app.services import controls as controls_service
 from app.services import recommendations as service
+from app.services import serving
 from app.services.controls import ControlArgs
 from app.services.filters import parse_filter
+from app.services.sessions import request_subject
 
 
 async def recommend(
     info: Info[Context, None],
     *,
-    user_id: str,
+    user_id: str | None,
     count: int | None,
     content_type: ContentType | None,
     strategy: Strategy | None,
     exclude_ids: list[strawberry.ID] | None,
     context: JSON | None,
+    session_id: str | None = None,
+    after: str | None = None,
     controls: ControlArgs | None = None,
 ) -> RecommendationResult:
     """Shared by the root query and `User.recommendations`."""
-    recommender = info.context.state.recommender
-    args = replace(controls or ControlArgs(), count=count, strategy=enum_str(strategy))
-    resolved = await controls_service.resolve(recommender.sessions, args)
-    request = service.RecRequest(
-        user_id=user_id,
-        count=resolved.count,
+    explicit = controls or ControlArgs()
+    request = serving.ServeRequest(
+        subject=request_subject(user_id, session_id),
+        count=count,
         content_type=enum_str(content_type),
-        strategy=service.Strategy(resolved.strategy),
+        strategy=service.Strategy(enum_str(strategy)) if strategy is not None else None,
         exclude_ids=tuple(str(i) for i in exclude_ids or ()),
         context=context,
-        controls=resolved.controls,
+        placement=explicit.placement,
+        after=after,
+        controls=explicit,
     )
-    result = await service.recommend(recommender, request, request_id=info.context.request_id)
-    return RecommendationResult.from_domain(result)
+    served = await serving.serve(serving_of(info), request, http_request_id=info.context.request_id)
+    return result_of(served)
+
+
+def serving_of(info: Info[Context, None]) -> serving.Serving:
+    """The process's serving dependencies."""
+    state = info.context.state
+    return serving.Serving(state.recommender, state.impressions, state.experiments)
+
+
+def result_of(served: serving.Served) -> RecommendationResult:
+    """The GraphQL result of a served list, with its session and experiment arm."""
+    result = RecommendationResult.from_domain(served.result)
+    result.user_id = strawberry.ID(served.subject.user_id) if served.subject.user_id else None
+    result.session_id = served.subject.session_id
+    if served.assignment:
+        result.experiment = ExperimentAssignment(name=served.assignment.experiment, arm=served.assignment.arm)
+    return result
 
 
 # Business controls (issue 14): the arguments `recommendations` shares with `rerank`, grouped here.
@@ -75,7 +95,9 @@ def control_args(
 
 async def recommendations(
     info: Info[Context, None],
-    user_id: Annotated[strawberry.ID, strawberry.argument(description="Who the recommendations are for.")],
+    user_id: Annotated[
+        strawberry.ID | None, strawberry.argument(description="Who the recommendations are for (or give sessionId).")
+    ] = None,
     count: Annotated[
         int | None, strawberry.argument(description="How many items (1-100; default the placement's, else 10).")
     ] = None,
@@ -89,17 +111,30 @@ async def recommendations(
     boosts: BoostsArg = None,
     diversity: DiversityArg = None,
     placement: PlacementArg = None,
+    session_id: Annotated[
+        str | None,
+        strawberry.argument(description="An anonymous visitor's session id, instead of userId (exactly one of them)."),
+    ] = None,
+    after: Annotated[
+        strawberry.ID | None,
+        strawberry.argument(
+            description="The requestId of the previous page (same user or session): the list continues, "
+            "nothing repeats; each page's requestId chains on."
+        ),
+    ] = None,
 ) -> RecommendationResult:
-    """Personalized, explained recommendations for a user."""
+    """Personalized, explained recommendations for a user or an anonymous session."""
     return await recommend(
         info,
-        user_id=str(user_id),
+        user_id=str(user_id) if user_id is not None else None,
         count=count,
         content_type=content_type,
         strategy=strategy,
         exclude_ids=exclude_ids,
         context=context,
         controls=control_args(filter, boosts, diversity, placement),
+        session_id=session_id,
+        after=str(after) if after is not None else None,
     )
 
 

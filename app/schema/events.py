@@ -13,6 +13,7 @@ from app.models import Event as EventModel
 from app.repositories.pagination import encode_cursor
 from app.schema.common import JSON, PageInfo
 from app.services.content import Page
+from app.services.sessions import is_guest
 
 if TYPE_CHECKING:
     from app.schema.content import Content
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 @strawberry.type(description="A behavior event: a user did something with a content item.")
 class Event:
     id: strawberry.ID = strawberry.field(description="Event id (UUID); a client-supplied id makes logging idempotent.")
-    user_id: strawberry.ID = strawberry.field(description="Who acted.")
+    user_id: strawberry.ID | None = strawberry.field(description="Who acted; null for an anonymous session's event.")
     content_id: strawberry.ID = strawberry.field(description="The content acted on.")
     event_type: str = strawberry.field(description="What happened (view, click, like, rate, …; see `eventTypes`).")
     value: float | None = strawberry.field(description="Optional value: a rating, a watch fraction, an amount.")
@@ -31,6 +32,9 @@ class Event:
     device_type: str | None = strawberry.field(description="Device kind, e.g. mobile or desktop.")
     platform: str | None = strawberry.field(description="Platform, e.g. ios, android, web.")
     metadata: JSON = strawberry.field(description="Free-form JSON attributes.")
+    recommendation_id: strawberry.ID | None = strawberry.field(
+        description="The `requestId` of the recommendation list this event came from, when attributed."
+    )
 
     @strawberry.field(description="The content item (batched through a DataLoader).")
     async def content(
@@ -40,6 +44,8 @@ class Event:
 
     @strawberry.field(description="The user (batched through a DataLoader).")
     async def user(self, info: Info[Context, None]) -> Annotated[User, strawberry.lazy("app.schema.users")] | None:
+        if self.user_id is None:
+            return None
         return await info.context.loaders.user_node.load(str(self.user_id))
 
     @classmethod
@@ -47,7 +53,7 @@ class Event:
         """Build from an ORM row."""
         return cls(
             id=strawberry.ID(str(row.event_id)),
-            user_id=strawberry.ID(row.user_id),
+            user_id=None if is_guest(row.user_id) else strawberry.ID(row.user_id),
             content_id=strawberry.ID(row.content_id),
             event_type=row.event_type,
             value=row.value,
@@ -56,6 +62,7 @@ class Event:
             device_type=row.device_type,
             platform=row.platform,
             metadata=cast(JSON, row.metadata_),
+            recommendation_id=strawberry.ID(row.recommendation_id) if row.recommendation_id else None,
         )
 
 
@@ -94,6 +101,9 @@ class LogEventResult:
 class EventTypeWeight:
     event_type: str = strawberry.field(description="Event type name.")
     weight: float = strawberry.field(description="Weight in training; negative marks an exclusion (dislike).")
+    conversion: bool = strawberry.field(
+        description="Whether an attributed event of this type counts as a conversion in `recommendationStats`."
+    )
 
     @strawberry.field(description="The event type name again, as the id a normalized client cache keys it by.")
     def id(self) -> strawberry.ID:
@@ -102,9 +112,18 @@ class EventTypeWeight:
 
 @strawberry.input(description="A behavior event to log.")
 class EventInput:
-    user_id: strawberry.ID = strawberry.field(description="Who acted; an unknown user gets a minimal profile.")
     content_id: strawberry.ID = strawberry.field(description="The content acted on; must exist.")
     event_type: str = strawberry.field(description="One of the configured event types (see `eventTypes`).")
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Who acted; an unknown user gets a minimal profile. Optional when `sessionId` is given "
+        "(an anonymous visitor): one of the two is required.",
+    )
+    recommendation_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The `requestId` of the recommendation list the item was shown in: attributes the event "
+        "to that list's strategy and experiment arm.",
+    )
     event_id: strawberry.ID | None = strawberry.field(
         default=None, description="Optional idempotency key (a UUID): the same id twice stores one event."
     )
@@ -118,4 +137,4 @@ class EventInput:
     def to_dict(self) -> dict[str, object]:
         """Plain values for the service layer."""
         data = {k: v for k, v in vars(self).items() if v is not None}
-        return {**data, "user_id": str(self.user_id), "content_id": str(self.content_id)}
+        return {**data, "content_id": str(self.content_id)}

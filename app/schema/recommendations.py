@@ -18,6 +18,7 @@ from app.services import recommendations as rec
 
 if TYPE_CHECKING:
     from app.schema.content import Content
+    from app.schema.online import ExperimentAssignment
 
 
 @strawberry.enum(description="Which candidate sources a recommendation request blends.")
@@ -103,7 +104,9 @@ class RecommendedItem:
 
 @strawberry.type(description="A recommendation response.")
 class RecommendationResult:
-    user_id: strawberry.ID = strawberry.field(description="Who the items are for.")
+    user_id: strawberry.ID | None = strawberry.field(
+        description="Who the items are for; null for an anonymous session."
+    )
     items: list[RecommendedItem] = strawberry.field(description="The items, best first.")
     request_id: str = strawberry.field(description="Id of this request (also in the logs).")
     model_version: int | None = strawberry.field(description="Active model version used; null before any training.")
@@ -111,6 +114,13 @@ class RecommendationResult:
     timestamp: datetime = strawberry.field(description="When the result was computed (UTC).")
     cached: bool = strawberry.field(description="Whether the result came from the cache.")
     strategy: Strategy = strawberry.field(description="The strategy used.")
+    # the online loop
+    session_id: str | None = strawberry.field(
+        default=None, description="The anonymous session the items are for; null for a user."
+    )
+    experiment: Annotated[ExperimentAssignment, strawberry.lazy("app.schema.online")] | None = strawberry.field(
+        default=None, description="The experiment and arm this list was served under, if any."
+    )
 
     @classmethod
     def from_domain(cls, result: rec.RecResult) -> RecommendationResult:

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.resolvers import admin as admin_r
 from app.resolvers import content as content_r
 from app.resolvers import events as events_r
+from app.resolvers import online as online_r
 from app.resolvers import placements as placements_r
 from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
@@ -50,7 +51,7 @@ class Query:
     recommendations = strawberry.field(
         resolver=rec_r.recommendations,
         permission_classes=ACCESS,
-        description="Personalized, explained recommendations for a user.",
+        description="Personalized, explained recommendations for a user or an anonymous session.",
     )
     similar_content = strawberry.field(
         resolver=rec_r.similar_content,
@@ -74,6 +75,15 @@ class Query:
         resolver=placements_r.placements,
         permission_classes=ACCESS,
         description="Placements: named recommendation defaults (admin only).",
+    )
+    # the online loop
+    recommendation_stats = strawberry.field(
+        resolver=online_r.recommendation_stats,
+        permission_classes=ACCESS,
+        description="Impressions, clicks, CTR and conversions of served lists, grouped as asked.",
+    )
+    experiments = strawberry.field(
+        resolver=online_r.experiments, permission_classes=ACCESS, description="A/B experiments, running ones first."
     )
 
 
@@ -129,6 +139,18 @@ class Mutation:
     )
     delete_placement = strawberry.mutation(
         resolver=placements_r.delete_placement, permission_classes=ACCESS, description="Remove a placement."
+    )
+    # the online loop
+    upsert_experiment = strawberry.mutation(
+        resolver=online_r.upsert_experiment, permission_classes=ACCESS, description="Create or replace an experiment."
+    )
+    stop_experiment = strawberry.mutation(
+        resolver=online_r.stop_experiment, permission_classes=ACCESS, description="Stop a running experiment."
+    )
+    merge_session = strawberry.mutation(
+        resolver=online_r.merge_session,
+        permission_classes=ACCESS,
+        description="Attach an anonymous session's events to a user who signed in (idempotent).",
     )
 
 

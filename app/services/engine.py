@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from cachetools import LRUCache
 
 from app.config import Settings
 from app.db import SessionFactory
+from app.errors import NotFound
 from app.metrics import ACTIVE_MODEL_VERSION
 from app.ml.embeddings import get_embedder
 from app.ml.hybrid import Candidate
 from app.ml.serving import ServingConfig, default_config
+from app.models import ModelVersion
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.filters import ContentRules
 from app.repositories.model_versions import ModelVersionRepository
@@ -31,6 +34,20 @@ ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
 WINDOW_MEMO_SECONDS = 60.0
 EngagementKey = tuple[str | None, ContentRules | None, int | None]
+EXTRA_VERSIONS = 4  # non-active model versions (experiment arms) kept in memory
+
+
+async def _load_model(repo: ModelVersionRepository, version: ModelVersion) -> ActiveModel:
+    """A version's item factors, their Gram matrix and its serving configuration."""
+    ids, factors = await repo.item_factors(version.id)
+    y = factors.astype(np.float64)
+    return ActiveModel(
+        version_id=version.id,
+        item_index={cid: i for i, cid in enumerate(ids)},
+        item_factors=factors,
+        yty=y.T @ y if factors.size else np.zeros((0, 0)),
+        config=ServingConfig.from_params(version.params),
+    )
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ class Recommender:
         self._window_change: datetime | None = None
         self._window_at = -WINDOW_MEMO_SECONDS
         self._generation = 0
+        self._versions: LRUCache[int, ActiveModel] = LRUCache(maxsize=EXTRA_VERSIONS)
         self._lock = asyncio.Lock()
         self.clock: Callable[[], float] = time.time  # decay and trending windows are measured from here
 
@@ -104,18 +122,25 @@ class Recommender:
             if active is None:
                 self._model, self._active_id = None, None
             elif active.id != self._active_id:
-                ids, factors = await repo.item_factors(active.id)
-                y = factors.astype(np.float64)
-                self._model = ActiveModel(
-                    version_id=active.id,
-                    item_index={cid: i for i, cid in enumerate(ids)},
-                    item_factors=factors,
-                    yty=y.T @ y if factors.size else np.zeros((0, 0)),
-                    config=ServingConfig.from_params(active.params),
-                )
+                self._model = await _load_model(repo, active)
                 self._active_id = active.id
         self._checked_at = time.monotonic()
         ACTIVE_MODEL_VERSION.set(self._active_id or 0)
+
+    async def model_for(self, version_id: int | None) -> ActiveModel | None:
+        """The active version (None), or a stored version an experiment arm serves with its own factors
+        and blend; a version's factors never change, so each is loaded once and kept (a few at most)."""
+        active = await self.active_model()
+        if version_id is None or (active is not None and active.version_id == version_id):
+            return active
+        if version_id not in self._versions:
+            async with self.sessions() as session:
+                repo = ModelVersionRepository(session)
+                row = await repo.get_by_id(version_id)
+                if row is None:
+                    raise NotFound(f"model version {version_id} not found", field="modelVersion")
+                self._versions[version_id] = await _load_model(repo, row)
+        return self._versions[version_id]
 
     def serving_config(self) -> ServingConfig:
         """The active version's serving configuration (the committed defaults before any training)."""

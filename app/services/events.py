@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +23,10 @@ from app.repositories.events import EventRepository
 from app.repositories.pagination import decode_cursor
 from app.repositories.users import UserRepository
 from app.security.faults import is_retryable
+from app.services.attribution import count_outcomes
 from app.services.content import BatchOutcome, Page
+from app.services.impressions import Impression
+from app.services.sessions import event_subject
 from app.services.validation import MAX_EVENT_FUTURE_SECONDS, EventWrite, check_count, time_problem, validate
 
 WRITE_ATTEMPTS = 4
@@ -51,6 +54,7 @@ async def log_events(
     max_batch: int,
     single: bool = False,
     max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
+    recent: Mapping[str, Impression] | None = None,
 ) -> LoggedBatch:
     """Store the valid events of a batch in one transaction; invalid ones are reported by index.
 
@@ -69,9 +73,10 @@ async def log_events(
             await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)  # jitter, not crypto
     batch.outcome.accepted = len(batch.stored_ids)
     batch.outcome.duplicates = len(inputs) - len(batch.outcome.errors) - len(batch.stored_ids)
-    for row in batch.rows:
-        if row["event_id"] in batch.stored_ids:
-            EVENTS_INGESTED.labels(row["event_type"]).inc()
+    stored = [row for row in batch.rows if row["event_id"] in batch.stored_ids]
+    for row in stored:
+        EVENTS_INGESTED.labels(row["event_type"]).inc()
+    await count_outcomes(session, stored, recent or {})
     return batch
 
 
@@ -81,7 +86,7 @@ async def _store(
     """One attempt at the batch's transaction. Rows go in event-id order, so two overlapping batches
     lock the same keys in the same order; an id already stored for another user is a conflict."""
     batch = LoggedBatch(outcome=BatchOutcome(errors=list(errors)))
-    first_owner: dict[uuid.UUID | None, str] = {}
+    first_owner: dict[uuid.UUID | None, str | None] = {}
     for index, write in writes.items():  # the same id for two users inside the batch: the later one conflicts
         if first_owner.setdefault(write.event_id, write.user_id) != write.user_id:
             _conflict(batch, index, single)
@@ -113,10 +118,16 @@ def _conflict(batch: LoggedBatch, index: int, single: bool) -> None:
 
 
 async def log_event(
-    session: AsyncSession, *, data: dict[str, Any], max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS
+    session: AsyncSession,
+    *,
+    data: dict[str, Any],
+    max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
+    recent: Mapping[str, Impression] | None = None,
 ) -> tuple[Event, bool, LoggedBatch]:
     """Store one event; returns the stored event and whether its id was already stored."""
-    batch = await log_events(session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds)
+    batch = await log_events(
+        session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds, recent=recent
+    )
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
         error = Conflict if batch.conflicts else InvalidInput
@@ -144,6 +155,7 @@ def stored_event(row: dict[str, Any]) -> Event:
         device_type=row["device_type"],
         platform=row["platform"],
         metadata_=row["metadata"],
+        recommendation_id=row.get("recommendation_id"),
     )
 
 
@@ -158,7 +170,9 @@ async def _validated(
     errors: list[tuple[int, str]] = []
     for index, data in enumerate(inputs):
         try:
-            writes[index] = validate(EventWrite, data, prefix=_prefix(index, single))
+            write = validate(EventWrite, data, prefix=_prefix(index, single))
+            write.user_id = event_subject(write.user_id, write.session_id, prefix=_prefix(index, single))
+            writes[index] = write
         except AppError as exc:
             errors.append((index, exc.message))
     types = await EventTypeRepository(session).weights()
@@ -210,13 +224,16 @@ async def list_events(session: AsyncSession, *, user_id: str, first: int, after:
     return Page(items=rows[:first], has_next=len(rows) > first, total=total, has_previous=after is not None)
 
 
-async def set_event_type_weight(session: AsyncSession, *, event_type: str, weight: float) -> EventType:
-    """Create or change an event type's weight (a negative weight marks an exclusion like dislike)."""
+async def set_event_type_weight(
+    session: AsyncSession, *, event_type: str, weight: float, conversion: bool | None = None
+) -> EventType:
+    """Create or change an event type's weight (a negative weight marks an exclusion like dislike) and
+    whether it counts as a conversion (None keeps the stored flag; new types are not conversions)."""
     if not (-100.0 <= weight <= 100.0) or weight != weight:
         raise InvalidInput("weight must be a number between -100 and 100", field="weight")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", event_type):
         raise InvalidInput("eventType must match ^[a-z][a-z0-9_]{0,63}$", field="eventType")
-    row = await EventTypeRepository(session).set_weight(event_type, weight)
+    row = await EventTypeRepository(session).set_weight(event_type, weight, conversion=conversion)
     await session.commit()
     return row
 

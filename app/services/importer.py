@@ -147,6 +147,7 @@ EVENT_KEYS = {
     "eventType": "event_type",
     "sessionId": "session_id",
     "deviceType": "device_type",
+    "recommendationId": "recommendation_id",
 }
 
 

@@ -33,13 +33,14 @@ from app.services.users import generation_key
 from app.services.validation import check_count
 
 __all__ = ["RecItem", "RecRequest", "RecResult", "Strategy", "recommend", "rerank", "similar_content", "trending"]
+MAX_OFFSET = 1000  # items a paging chain may have shown before its next page
 
 
 async def recommend(recommender: Recommender, request: RecRequest, *, request_id: str) -> RecResult:
     """Recommendations for a user: cached per (user, arguments, model version), else computed."""
     started = time.perf_counter()
     _validate(request, recommender.settings.max_page_size)
-    model = await recommender.active_model()
+    model = await recommender.model_for(request.model_version)
     key = await _cache_key(recommender, request, model)
     raw = await recommender.cache.get(key)
     if raw is not None:
@@ -56,6 +57,7 @@ async def recommend(recommender: Recommender, request: RecRequest, *, request_id
 
 def _validate(request: RecRequest, max_count: int) -> None:
     check_count(request.count, name="count", maximum=max_count)
+    check_count(request.offset, name="after", minimum=0, maximum=MAX_OFFSET)
     if len(request.exclude_ids) > 1000:
         raise InvalidInput("excludeIds may list at most 1000 ids", field="excludeIds")
     if request.context is not None and not isinstance(request.context, dict):
@@ -77,7 +79,8 @@ async def _compute(
     """The result and how long it may be cached (never past the next availability-window change)."""
     async with recommender.sessions() as session:
         job = await build_job(recommender, session, request, model)
-        items = await rank(job, request.count)
+        # paging: the same candidates ranked `offset` deeper, so page n continues page n-1 exactly
+        items = await rank(job, request.count + request.offset)
         window = await recommender.seconds_to_window_change(job.repo)
     result = RecResult(
         user_id=request.user_id,

@@ -52,8 +52,9 @@ class RecRequest:
     exclude_ids: tuple[str, ...] = ()
     context: object | None = None
     controls: Controls = field(default_factory=Controls)  # content rules, boosts, MMR diversity, placement
-    offset: int = 0
+    offset: int = 0  # paging: the result holds the `offset + count` best items (the first `offset` were shown)
     session_id: str | None = None
+    model_version: int | None = None  # an experiment arm's version; None serves the active one
 
 
 @dataclass

@@ -126,9 +126,10 @@ class EventWrite(_Strict):
     """A behavior event."""
 
     event_id: uuid.UUID | None = None
-    user_id: str = Field(min_length=1, max_length=255, pattern=USER_ID_REGEX)
+    user_id: str | None = Field(None, min_length=1, max_length=255, pattern=USER_ID_REGEX)
     content_id: str = Field(min_length=1, max_length=255, pattern=ID_PATTERN)
     event_type: str = Field(min_length=1, max_length=64)
+    recommendation_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
     value: float | None = Field(None, ge=-1e6, le=1e6)
     timestamp: datetime | None = None
     session_id: str | None = Field(None, max_length=255)
@@ -158,6 +159,7 @@ FIELD_NAMES = {
     "data_sharing": "dataSharing",
     "available_from": "availableFrom",
     "expires_at": "expiresAt",
+    "recommendation_id": "recommendationId",
 }
 
 

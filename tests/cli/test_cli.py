@@ -28,6 +28,10 @@ COMMANDS = [
     ["train"],
     ["evaluate"],
     ["demo"],
+    ["experiment"],
+    ["experiment", "report"],
+    ["export"],
+    ["export", "recommendations"],
 ]
 
 
