@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
-from app.models import ModelVersion
+from app.models import Experiment, ModelVersion
 from app.repositories.model_versions import ModelVersionRepository
 
 
@@ -38,10 +39,15 @@ def is_pruned(version: ModelVersion) -> bool:
     return PRUNED in (version.training_stats or {})
 
 
-def protected_versions(versions: list[ModelVersion]) -> set[int]:
-    """Versions retention must never prune: the active ones. (The one place to add, say, versions in use
-    by a running experiment.)"""
-    return {v.id for v in versions if v.status == "active"}
+def protected_versions(versions: list[ModelVersion], in_experiments: set[int]) -> set[int]:
+    """Versions retention must never prune: the active ones and those a running experiment's arm serves."""
+    return {v.id for v in versions if v.status == "active" or v.id in in_experiments}
+
+
+async def experiment_versions(session: AsyncSession) -> set[int]:
+    """Model versions named by an arm of a running experiment."""
+    rows = await session.scalars(select(Experiment.arms).where(Experiment.active.is_(True)))
+    return {int(a["model_version"]) for arms in rows for a in arms if a.get("model_version") is not None}
 
 
 async def prune_versions(session: AsyncSession, *, keep: int) -> list[int]:
@@ -49,7 +55,7 @@ async def prune_versions(session: AsyncSession, *, keep: int) -> list[int]:
     HNSW indexes (RECENGINE_MODEL_RETENTION). Returns the ids pruned now."""
     repo = ModelVersionRepository(session)
     versions = await repo.list_all()  # newest first
-    protected = protected_versions(versions)
+    protected = protected_versions(versions, await experiment_versions(session))
     others = [v for v in versions if v.id not in protected]
     doomed = [v.id for v in others[keep:] if not is_pruned(v)]
     for version_id in doomed:

@@ -55,6 +55,15 @@ OPERATIONS: dict[str, str] = {
     "logEvents": f"mutation($u: ID!) {{ logEvents(inputs: [{MY_EVENT}, {EVENT}]) {{ accepted }} }}",
     "setEventTypeWeight": 'mutation { setEventTypeWeight(eventType: "view", weight: 2) { weight } }',
     "activateModel": "mutation { activateModel(id: 1) { id } }",
+    "rerank": 'query($u: ID!) { rerank(userId: $u, contentIds: ["c1"]) { skippedIds } }',
+    "placements": "{ placements { name } }",
+    "upsertPlacement": 'mutation { upsertPlacement(input: {name: "home"}) { name } }',
+    "deletePlacement": 'mutation { deletePlacement(name: "home") }',
+    "recommendationStats": '{ recommendationStats(since: "2026-01-01T00:00:00Z") { impressions } }',
+    "experiments": "{ experiments { name } }",
+    "upsertExperiment": 'mutation { upsertExperiment(input: {name: "e", arms: [{name: "a", traffic: 0.5}]}) { name } }',
+    "stopExperiment": 'mutation { stopExperiment(name: "e") { name } }',
+    "mergeSession": 'mutation($u: ID!) { mergeSession(sessionId: "s1", userId: $u) { eventsMoved } }',
 }
 TABLES = ("users", "content", "events", "model_versions", "event_types")
 

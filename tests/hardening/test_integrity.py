@@ -326,6 +326,23 @@ async def test_retention_keeps_active_and_newest(gql: GQL, state: AppState) -> N
     assert error_codes(body) == ["CONFLICT"] and "pruned" in body["errors"][0]["message"]
 
 
+async def test_retention_keeps_versions_of_running_experiments(gql: GQL, state: AppState) -> None:
+    await gql(SEED)
+    ids = await _versions(state, 4)
+    async with state.sessions() as session:
+        await models.activate(session, version_id=ids[3])
+    arms = [{"name": "old", "strategy": "HYBRID", "modelVersion": ids[0], "traffic": 0.5}]
+    body = await gql(
+        'mutation($arms: [ExperimentArmInput!]!) { upsertExperiment(input: {name: "keep-old", arms: $arms}) { name } }',
+        {"arms": arms},
+    )
+    assert body.get("errors") is None, body
+    async with state.sessions() as session:
+        pruned = await models.prune_versions(session, keep=1)
+    assert sorted(pruned) == [ids[1]]  # ids[0] serves a running arm, ids[3] is active, ids[2] is the newest other
+    assert await _artifacts(state, ids[0]) == (3, 1, True)
+
+
 @pytest.mark.parametrize(
     "query",
     [
