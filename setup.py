@@ -9,5 +9,8 @@ from setuptools import find_packages, setup
 setup(
     packages=[*find_packages(include=["app", "app.*"]), "app._alembic", "app._migrations"],
     package_dir={"app._alembic": "alembic", "app._migrations": "migrations"},
-    package_data={"app._alembic": ["*.mako"]},
+    package_data={
+        "app._alembic": ["*.mako"],
+        "app.explorer": ["static/*.html", "static/*.css", "static/js/*.js", "static/js/views/*.js"],
+    },
 )

@@ -43,6 +43,13 @@ def test_wheel_carries_alembic_env_and_every_revision(wheel: Path) -> None:
     assert not [n for n in names if n.startswith(("alembic/", "migrations/"))], "nothing outside the package"
 
 
+def test_wheel_carries_every_explorer_file(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "app" / "explorer" / "static"
+    files = {p.relative_to(ROOT).as_posix() for p in static.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert len(files) >= 9 and files <= names, sorted(files - names)
+
+
 def test_installed_copy_migrates_a_database_from_anywhere(wheel: Path, pg_uri: str, tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
     zipfile.ZipFile(wheel).extractall(site)

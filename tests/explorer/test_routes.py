@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -102,14 +100,6 @@ def test_scripts_load_nothing_from_elsewhere_and_never_inject_markup(path: Path)
     for module in re.findall(r'^import .* from "([^"]+)";$', source, flags=re.MULTILINE):
         assert module.startswith(("./", "../")), module
     assert 'setAttribute("style"' not in source and 'fetch("http' not in source
-
-
-def test_every_static_file_is_package_data() -> None:
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = config["tool"]["setuptools"]["package-data"]["app.explorer"]
-    files = [p.relative_to(STATIC.parent).as_posix() for p in STATIC.rglob("*") if p.is_file()]
-    assert len(files) >= 9
-    assert [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)] == []
 
 
 def test_demo_link_carries_the_credential_in_the_fragment() -> None:
