@@ -35,3 +35,9 @@ DB_POOL_IN_USE = Gauge("recengine_db_pool_connections_in_use", "Database connect
 ACTIVE_MODEL_VERSION = Gauge("recengine_active_model_version", "Id of the active model version (0 when none).")
 READY = Gauge("recengine_ready", "1 when the service is ready (database reachable, schema at head), else 0.")
 RATE_LIMITED = Counter("recengine_rate_limited_total", "Requests refused by the rate limiter, by bucket.", ["bucket"])
+DB_READS = Counter(
+    "recengine_db_reads_total", "Read sessions opened, by where they ran (replica or primary).", ["target"]
+)
+REPLICA_HEALTHY = Gauge(
+    "recengine_replica_healthy", "1 when the read replica passed its last health check.", ["replica"]
+)

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ItemFactor, ModelVersion, UserFactor
+from app.notifications import Topic, notify
 from app.repositories import bulk
 
 
@@ -52,6 +53,7 @@ class ModelVersionRepository:
             .values(status="retired")
         )
         await self.session.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(status="active"))
+        await notify(self.session, Topic.MODEL)  # every API process reloads when this commits
         await self.session.refresh(version)
 
     async def write_item_factors(self, version_id: int, ids: Sequence[str], factors: np.ndarray) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from app.config import Settings
 from app.db import SessionFactory
+from app.db_routing import ReadRouter
 from app.metrics import ACTIVE_MODEL_VERSION
 from app.ml.embeddings import get_embedder
 from app.ml.hybrid import Candidate
@@ -48,9 +49,12 @@ class ActiveModel:
 class Engine:
     """Shared by all requests of a process; holds nothing another replica would need to know."""
 
-    def __init__(self, settings: Settings, sessions: SessionFactory, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, sessions: SessionFactory, cache: Cache, reads: ReadRouter | None = None
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.reads = reads or ReadRouter.primary_only(settings, sessions)  # where lag-tolerant reads run
         self.cache = cache
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._model: ActiveModel | None = None

@@ -24,7 +24,7 @@ from app.repositories.retrieval import Filters, RetrievalRepository
 from app.repositories.users import UserRepository
 from app.services.engine import GLOBAL_GENERATION, ActiveModel, Engine
 from app.services.explain import Reason, ReasonKind, reasons_for, sentence
-from app.services.users import generation_key
+from app.services.users import generation_key, result_prefix
 from app.services.validation import check_count
 
 HISTORY_LIMIT = 500
@@ -122,7 +122,7 @@ async def _cache_key(engine: Engine, request: RecRequest, model: ActiveModel | N
     )
     digest = hashlib.sha256(args.encode()).hexdigest()[:24]
     version = model.version_id if model else 0
-    return f"rec:{request.user_id}:{_int(user_gen)}:{_int(global_gen)}:{version}:{digest}"
+    return f"{result_prefix(request.user_id)}{_int(user_gen)}:{_int(global_gen)}:{version}:{digest}"
 
 
 def _int(raw: bytes | None) -> int:
@@ -163,7 +163,7 @@ def _decode(raw: bytes, *, request_id: str) -> RecResult:
 
 
 async def _compute(engine: Engine, request: RecRequest, model: ActiveModel | None, *, request_id: str) -> RecResult:
-    async with engine.sessions() as session:
+    async with engine.reads.session(request.user_id) as session:
         state = await _user_state(session, request.user_id)
         repo = RetrievalRepository(session)
         consumed = await _consumed(repo, request.user_id, state.history)
@@ -412,7 +412,7 @@ async def _explain(
 async def similar_content(engine: Engine, *, content_id: str, count: int) -> list[RecItem]:
     """Published items nearest to one item by content embedding."""
     check_count(count, name="count", maximum=engine.settings.max_page_size)
-    async with engine.sessions() as session:
+    async with engine.reads.session() as session:
         repo = RetrievalRepository(session)
         titles = await repo.titles([content_id])
         if content_id not in titles:
@@ -436,7 +436,7 @@ async def trending(engine: Engine, *, count: int, content_type: str | None, wind
     check_count(count, name="count", maximum=engine.settings.max_page_size)
     check_count(window_hours, name="windowHours", maximum=24 * 366)
     f = Filters(content_type)
-    async with engine.sessions() as session:
+    async with engine.reads.session() as session:
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
         ranked = hybrid.blend({"trending": found}, count, weights={"trending": 1.0})
