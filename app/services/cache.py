@@ -33,8 +33,9 @@ RedisClient = Redis | RedisCluster
 
 
 def hash_tag(value: str) -> str:
-    """`{value}`: Redis Cluster puts every key with the same tag in one slot (ids with braces are hashed)."""
-    if "{" in value or "}" in value:
+    """`{value}`: Redis Cluster puts every key with the same tag in one slot (an empty id or one with braces
+    would not form a tag, so it is replaced by its digest)."""
+    if not value or "{" in value or "}" in value:
         value = hashlib.sha256(value.encode()).hexdigest()[:32]
     return "{" + value + "}"
 
