@@ -156,10 +156,10 @@ class ReadRouter:
             session = await self._connect(replica)
             if session is None:
                 continue
-            if marker is None or await self._caught_up(session, marker):
+            if marker is None or await self._caught_up(replica, session, marker):
                 return session
             await session.close()
-            return None  # the replica is behind this user's write: the primary has it
+            return None  # the replica is behind this user's write (or failed): the primary has it
         return None
 
     def _candidates(self) -> list[Replica]:
@@ -179,16 +179,19 @@ class ReadRouter:
             replica.mark(False, f"({type(exc).__name__})")
             return None
 
-    async def _caught_up(self, session: AsyncSession, lsn: str) -> bool:
-        """Whether the replica has replayed `lsn`, waiting up to `replica_wait_ms`."""
+    async def _caught_up(self, replica: Replica, session: AsyncSession, lsn: str) -> bool:
+        """Whether the replica has replayed `lsn`, waiting up to `replica_wait_ms` (False when it fails)."""
         deadline = time.monotonic() + self.settings.replica_wait_ms / 1000
-        query = text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn), true)")
-        while True:
-            if bool((await session.execute(query, {"lsn": lsn})).scalar()):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(LSN_POLL_SECONDS)
+        query = text("SELECT coalesce(pg_last_wal_replay_lsn() >= CAST(CAST(:lsn AS text) AS pg_lsn), true)")
+        try:
+            while not bool((await session.execute(query, {"lsn": lsn})).scalar()):
+                if time.monotonic() >= deadline:
+                    return False
+                await asyncio.sleep(LSN_POLL_SECONDS)
+        except Exception as exc:  # a replica failing here is unhealthy; the primary answers this read
+            replica.mark(False, f"({type(exc).__name__})")
+            return False
+        return True
 
     async def _marker(self, user_id: str | None) -> str | None:
         if user_id is None or self.cache is None:
