@@ -69,7 +69,9 @@ async def app_with(database_url: str, **overrides: Any) -> AsyncIterator[tuple[A
         await close_state(state)
 
 
-async def post(http: httpx.AsyncClient, key: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+async def post(
+    http: httpx.AsyncClient, key: str, query: str, variables: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """POST one operation; the whole response body."""
     response = await http.post(
         "/graphql", json={"query": query, "variables": variables or {}}, headers={"Authorization": f"Bearer {key}"}
