@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.bench.standby import Standby
 from app.context import AppState
 from app.main import build_state, close_state, create_app
 from tests.conftest import make_settings
 from tests.hardening.servers import RedisServer
 from tests.scale.cluster import fresh_cluster_url
-from tests.scale.standby import Standby
 
 DATABASE = "recengine_test"
 

