@@ -103,6 +103,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
       name: {{ .secret }}
       key: admin-api-key
       optional: true
+- name: RECENGINE_DATABASE_READ_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: database-read-urls
+      optional: true
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
