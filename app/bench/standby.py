@@ -47,7 +47,8 @@ class Standby:
 
     def create(self) -> None:
         """Base backup with a standby configuration (`-R`: standby.signal + primary_conninfo), then start."""
-        self._run("pg_basebackup", "-h", self.primary_socket, "-U", "postgres", "-D", str(self.data), "-R")
+        backup = ["-h", self.primary_socket, "-U", "postgres", "-D", str(self.data), "-R", "-c", "fast"]
+        self._run("pg_basebackup", *backup)  # -c fast: an immediate checkpoint, not a spread one
         self.start()
 
     def start(self) -> None:
