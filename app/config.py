@@ -24,6 +24,13 @@ class AuthMode(str, Enum):
     DISABLED = "disabled"
 
 
+class ReadYourWrites(str, Enum):
+    """How a user's reads see that user's own writes when reads go to replicas."""
+
+    LSN = "lsn"
+    PRIMARY = "primary"
+
+
 class Settings(BaseSettings):
     """Every setting of the service; each maps to `RECENGINE_<NAME>`."""
 
@@ -34,7 +41,25 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL (postgresql+asyncpg://…); unset starts the embedded server."
     )
     data_dir: Path = Field(Path(".recengine"), description="Directory of the embedded PostgreSQL and model artifacts.")
+    database_read_urls: str = Field(
+        "", description="Comma-separated PostgreSQL replica URLs for lag-tolerant reads; empty reads the primary."
+    )
+    replica_health_seconds: float = Field(2.0, gt=0, description="Interval of the replica health checks.")
+    read_your_writes: ReadYourWrites = Field(
+        ReadYourWrites.LSN,
+        description="A user's reads after own writes: lsn (replica once it replayed the write) or primary.",
+    )
+    read_your_writes_window_seconds: int = Field(
+        60, ge=1, description="How long after a user's write that user's reads check for it (or use the primary)."
+    )
+    replica_wait_ms: int = Field(
+        50, ge=0, description="Longest wait for a replica to replay a user's write before reading the primary."
+    )
     redis_url: str | None = Field(None, description="Redis URL for the cache; unset caches in process.")
+    redis_cluster: bool = Field(False, description="Treat RECENGINE_REDIS_URL as any node of a Redis Cluster.")
+    model_poll_seconds: float = Field(
+        5.0, gt=0, description="Longest time before a model activation or key revocation reaches every process."
+    )
     cache_ttl_seconds: int = Field(300, ge=1, description="Time-to-live of cached recommendation results.")
     cache_max_entries: int = Field(10_000, ge=1, description="Capacity of the in-process cache.")
     auth: AuthMode = Field(AuthMode.ENABLED, description="API-key authentication: enabled or disabled (local only).")
@@ -140,6 +165,11 @@ class Settings(BaseSettings):
         if self.env is Environment.PRODUCTION and self.auth is AuthMode.DISABLED:
             raise ValueError("RECENGINE_AUTH=disabled is refused when RECENGINE_ENV=production")
         return self
+
+    @property
+    def read_urls(self) -> list[str]:
+        """The replica URLs of `database_read_urls`."""
+        return [u.strip() for u in self.database_read_urls.split(",") if u.strip()]
 
     @property
     def is_production(self) -> bool:

@@ -22,6 +22,7 @@ from app.services.auth import Caller, Role
 from app.services.cache import Cache
 
 if TYPE_CHECKING:
+    from app.db_routing import ReadRouter, ReadSessions
     from app.loaders import Loaders
     from app.security.ratelimit import RateLimiter
     from app.services.engine import Recommender
@@ -45,6 +46,11 @@ class AppState:
     database_url: str = ""
     background: set[asyncio.Future[None]] = field(default_factory=set)
     limiter: RateLimiter | None = None
+    reads: ReadRouter | None = None
+
+    def read_sessions(self, user_id: str | None = None) -> ReadSessions:
+        """Sessions for lag-tolerant reads (a replica when configured) on behalf of `user_id`."""
+        return self.reads.sessions(user_id) if self.reads is not None else self.sessions
 
 
 @dataclass
@@ -75,6 +81,17 @@ class Context:
         """A short-lived session for one root resolver (never shared between siblings)."""
         async with self.state.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def read_session(self, user_id: str | None = None) -> AsyncIterator[AsyncSession]:
+        """A session for lag-tolerant reads (content, search): a healthy replica when configured."""
+        async with self.state.read_sessions(user_id)() as session:
+            yield session
+
+    async def note_writes(self, user_ids: list[str]) -> None:
+        """After a commit of these users' writes: their next reads must see them (read-your-writes)."""
+        if self.state.reads is not None:
+            await self.state.reads.note_writes(user_ids)
 
     async def caller(self) -> Caller | None:
         """The verified caller (looked up once per request; the HTTP layer may have done it already)."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from strawberry.dataloader import DataLoader
 
 from app.db import SessionFactory
+from app.db_routing import ReadSessions
 from app.models import Content, Event, User
 from app.repositories.content import ContentRepository
 from app.repositories.events import EventRepository
@@ -32,11 +33,13 @@ class Loaders:
     event_counts: DataLoader[str, int]
 
 
-def create_loaders(sessions: SessionFactory) -> Loaders:
-    """Fresh loaders for one request; each batch opens its own short-lived session."""
+def create_loaders(sessions: SessionFactory, reads: ReadSessions | None = None) -> Loaders:
+    """Fresh loaders for one request; each batch opens its own short-lived session (content on `reads`,
+    a replica when configured)."""
+    content_sessions: ReadSessions = reads or sessions
 
     async def load_content(ids: Sequence[str]) -> list[Content | None]:
-        async with sessions() as session:
+        async with content_sessions() as session:
             rows = {c.content_id: c for c in await ContentRepository(session).list_by_ids(list(ids))}
         return [rows.get(i) for i in ids]
 

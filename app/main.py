@@ -23,6 +23,7 @@ from app import migrate
 from app.config import AuthMode, Settings, get_settings
 from app.context import AppState, Context
 from app.db import create_engine, resolve_database_url, session_factory
+from app.db_routing import ReadRouter
 from app.explorer.routes import explorer_routes
 from app.loaders import create_loaders
 from app.logging import request_id_var
@@ -38,6 +39,7 @@ from app.services.cache import create_cache
 from app.services.engine import Recommender
 from app.services.experiments import ExperimentDirectory
 from app.services.impressions import ImpressionWriter
+from app.watcher import ChangeWatcher
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ class GraphQLApp(HttpCompliantGraphQL):
         state: AppState = request.app.state.recengine
         return Context(
             state=state,
-            loaders=create_loaders(state.sessions),
+            loaders=create_loaders(state.sessions, reads=state.read_sessions()),
             request=request,
             response=response,
             request_id=request_id_var.get() or uuid.uuid4().hex,
@@ -94,8 +96,12 @@ async def build_state(settings: Settings) -> AppState:
         await asyncio.to_thread(migrate.upgrade, url)
     engine = create_engine(url, settings)
     sessions = session_factory(engine)
-    cache = create_cache(settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds)
-    recommender = Recommender(settings, sessions, cache)
+    cache = create_cache(
+        settings.redis_url, settings.cache_max_entries, settings.cache_ttl_seconds, cluster=settings.redis_cluster
+    )
+    reads = ReadRouter.create(settings, sessions, engine, cache)
+    reads.start()
+    recommender = Recommender(settings, sessions, cache, reads)
     limiter = RateLimiter(settings) if settings.rate_limit_enabled else None
     impressions = ImpressionWriter(
         sessions,
@@ -114,6 +120,7 @@ async def build_state(settings: Settings) -> AppState:
         experiments=ExperimentDirectory(sessions),
         database_url=url,
         limiter=limiter,
+        reads=reads,
     )
 
 
@@ -123,6 +130,8 @@ async def close_state(state: AppState) -> None:
         task.cancel()
     await state.impressions.close()  # served lists still queued are written before the pool closes
     state.recommender.close()
+    if state.reads is not None:
+        await state.reads.close()
     await state.cache.close()
     if state.limiter is not None:
         await state.limiter.close()
@@ -146,9 +155,20 @@ async def prepare(state: AppState) -> None:
             )
     if state.settings.auth is AuthMode.DISABLED:
         logger.warning("authentication is DISABLED (RECENGINE_AUTH=disabled): for local work only")
-    task = asyncio.ensure_future(_warm_up(state))
-    state.background.add(task)
-    task.add_done_callback(state.background.discard)
+    for job in (_warm_up(state), watcher(state).run()):
+        task = asyncio.ensure_future(job)
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+
+
+def watcher(state: AppState) -> ChangeWatcher:
+    """The process's change watcher: activations reload the model, key changes drop memoised roles."""
+    return ChangeWatcher(
+        state.engine,
+        state.settings.model_poll_seconds,
+        on_model=state.recommender.forget_model,
+        on_keys=auth.forget_roles,
+    )
 
 
 async def _warm_up(state: AppState) -> None:

@@ -51,6 +51,13 @@ READY = Gauge(
 )
 RATE_LIMITED = Counter("recengine_rate_limited_total", "Requests refused by the rate limiter, by bucket.", ["bucket"])
 
+DB_READS = Counter(
+    "recengine_db_reads_total", "Read sessions opened, by where they ran (replica or primary).", ["target"]
+)
+REPLICA_HEALTHY = Gauge(
+    "recengine_replica_healthy", "1 when the read replica passed its last health check.", ["replica"]
+)
+
 # The online loop: what was shown and what it earned, by strategy and experiment arm ("" when none).
 # CTR = clicks / impressions; both count items (one served list of 20 is 20 impressions).
 ONLINE_LABELS = ["strategy", "experiment", "arm"]

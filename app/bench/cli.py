@@ -65,6 +65,16 @@ def run(
     fresh: Annotated[bool, typer.Option(help="Regenerate data even when the size's database holds it.")] = False,
     profile: Annotated[bool, typer.Option(help="Record the API server with py-spy (profile_<size>.svg).")] = False,
     quick: Annotated[bool, typer.Option(help="Fewer requests per measurement (smoke runs).")] = False,
+    replicas: Annotated[
+        bool,
+        typer.Option(
+            help="Instead: recommendations with retrieval on a streaming standby beside primary-only, replay lag "
+            "and read-your-writes (first size only; a standby of the embedded server is made unless --replica-url)."
+        ),
+    ] = False,
+    replica_url: Annotated[
+        str | None, typer.Option(help="An existing standby of --database-url for --replicas.")
+    ] = None,
 ) -> None:
     """Measure recommendations (GraphQL and raw SQL), recall, ingest, training, embedding, memory."""
     from app.bench.runner import Options
@@ -83,6 +93,20 @@ def run(
         if quick
         else Plan()
     )
+    if replicas:
+        from app.bench import replicas as replica_bench
+
+        replica_options = replica_bench.ReplicaOptions(
+            output=output,
+            size=int(sizes.split(",")[0]),
+            seed=seed,
+            database_url=database_url,
+            replica_url=replica_url,
+            plan=plan,
+        )
+        console.print(replica_bench.markdown(replica_bench.run(replica_options, say=lambda m: console.print(m))))
+        console.print(f"wrote {output}/replicas.json and replicas.md")
+        return
     options = Options(
         output=output,
         sizes=tuple(int(s) for s in sizes.split(",") if s.strip()),

@@ -10,6 +10,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import ItemFactor, ModelVersion
+from app.notifications import Topic, notify
 from app.repositories import bulk
 
 
@@ -51,6 +52,7 @@ class ModelVersionRepository:
             .values(status="retired")
         )
         await self.session.execute(update(ModelVersion).where(ModelVersion.id == version.id).values(status="active"))
+        await notify(self.session, Topic.MODEL)  # every API process reloads when this commits
         await self.session.refresh(version)
 
     async def drop_artifacts(self, version_id: int) -> None:

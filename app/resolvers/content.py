@@ -59,7 +59,7 @@ async def contents(
         available=available,
     )
     cursor = decode_cursor(after, 1)[0] if after is not None else None
-    async with info.context.session() as session:
+    async with info.context.read_session() as session:
         page = await service.list_contents(
             session, filters=filters, first=first, after=cursor, max_page=info.context.settings.max_page_size
         )
@@ -79,7 +79,7 @@ async def search_content(
     """Published items inside their availability window matching a query."""
     ctx = info.context
     rules = parse_filter(filter_dict(filter))
-    async with ctx.session() as session:
+    async with ctx.read_session() as session:
         hits = await service.search(
             session,
             query=query,

@@ -38,6 +38,7 @@ async def event_types(info: Info[Context, None]) -> list[EventTypeWeight]:
 async def _freshen(info: Info[Context, None], user_ids: list[str]) -> None:
     for user_id in user_ids:
         await invalidate_user(info.context.cache, user_id)
+    await info.context.note_writes(user_ids)
 
 
 async def log_event(

@@ -44,6 +44,7 @@ async def update_privacy_settings(
             data_sharing=input.data_sharing,
             personalization=input.personalization,
         )
+    await info.context.note_writes([str(user_id)])
     return User.from_model(row)
 
 
@@ -53,6 +54,7 @@ async def delete_user(
     """Erase profile, events, factors and cached results in one transaction."""
     async with info.context.session() as session:
         receipt = await service.delete_user(session, info.context.cache, user_id=str(id))
+    await info.context.note_writes([str(id)])
     return DeletionReceipt(
         user_id=strawberry.ID(receipt.user_id),
         events=receipt.events,

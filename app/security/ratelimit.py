@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.config import Settings
 from app.errors import RateLimited
 from app.metrics import RATE_LIMITED
 from app.security.cost import COSTS_KEY
+from app.services.cache import RedisClient, hash_tag, redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +91,9 @@ class RateLimiter:
             ANONYMOUS: Budget(settings.rate_limit_anonymous_per_second, settings.rate_limit_anonymous_burst),
         }
         self._memory = MemoryBuckets()
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         if settings.redis_url:
-            self._redis = Redis.from_url(settings.redis_url, socket_timeout=0.25, socket_connect_timeout=0.25)
+            self._redis = redis_client(settings.redis_url, cluster=settings.redis_cluster, timeout=0.25)
             self._script = self._redis.register_script(TOKEN_BUCKET_LUA)
         self._redis_down_until = 0.0
 
@@ -101,7 +101,7 @@ class RateLimiter:
         """Charge `cost` tokens (capped at the burst) to `identity`'s `bucket`."""
         budget = self.budgets[bucket]
         cost = max(1, min(cost, budget.burst))
-        key = f"recengine:v1:rl:{bucket}:{identity}"
+        key = bucket_key(identity, bucket)
         if self._redis is not None and time.monotonic() >= self._redis_down_until:
             try:
                 allowed, wait = await self._script(keys=[key], args=[budget.rate, budget.burst, cost])
@@ -115,6 +115,11 @@ class RateLimiter:
         """Close the Redis connections."""
         if self._redis is not None:
             await self._redis.aclose()
+
+
+def bucket_key(identity: str, bucket: str) -> str:
+    """The Redis key of one bucket; a key's buckets share a hash tag (one cluster slot)."""
+    return f"recengine:v1:rl:{hash_tag(identity)}:{bucket}"
 
 
 def identity_for(authorization: str | None, subject: str | None = None) -> str:

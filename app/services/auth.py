@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import ApiKey
+from app.notifications import Topic, notify
 from app.repositories.api_keys import ApiKeyRepository
 
 KEY_PREFIX = "rk_"
@@ -65,6 +66,7 @@ async def create_key(session: AsyncSession, *, name: str, role: str) -> NewKey:
         raise Conflict(f"a key named {name!r} exists already", field="name")
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     await repo.add(name=name, key_hash=hash_key(secret), prefix=secret[:8], role=role)
+    await notify(session, Topic.KEYS)
     await session.commit()
     _roles.pop(hash_key(secret), None)
     return NewKey(name=name, role=Role(role), secret=secret)
@@ -79,15 +81,21 @@ async def revoke_key(session: AsyncSession, *, name: str) -> None:
     """Revoke the named key, or NotFound."""
     if not await ApiKeyRepository(session).revoke(name):
         raise NotFound(f"no active key named {name!r}", field="name")
+    await notify(session, Topic.KEYS)  # other processes forget their memoised roles when this commits
     await session.commit()
+    forget_roles()
+
+
+def forget_roles() -> None:
+    """Drop the memoised roles of this process (a key was created or revoked somewhere)."""
     _roles.clear()
 
 
 async def role_for(session: AsyncSession, *, secret: str) -> Role | None:
     """The role of an active key, or None; the stored hash is compared in constant time.
 
-    Answers are remembered for ROLE_MEMO_SECONDS per process, so a revocation reaches other
-    replicas within that time (at once in the process that revoked).
+    Answers are remembered for ROLE_MEMO_SECONDS per process; a revocation reaches every process at
+    once through the change notification (app.watcher), at the latest after ROLE_MEMO_SECONDS.
     """
     digest = hash_key(secret)
     if digest in _roles:

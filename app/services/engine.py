@@ -14,6 +14,7 @@ from cachetools import LRUCache
 
 from app.config import Settings
 from app.db import SessionFactory
+from app.db_routing import ReadRouter
 from app.errors import NotFound
 from app.metrics import ACTIVE_MODEL_VERSION
 from app.ml.embeddings import get_embedder
@@ -82,9 +83,12 @@ class Recommender:
     It holds nothing another replica would need to know; `forget_model` is the reload entry point.
     """
 
-    def __init__(self, settings: Settings, sessions: SessionFactory, cache: Cache) -> None:
+    def __init__(
+        self, settings: Settings, sessions: SessionFactory, cache: Cache, reads: ReadRouter | None = None
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.reads = reads or ReadRouter.primary_only(settings, sessions)  # where lag-tolerant reads run
         self.cache = cache
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
         self._model: ActiveModel | None = None

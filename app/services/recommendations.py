@@ -77,7 +77,7 @@ async def _compute(
     recommender: Recommender, request: RecRequest, model: ActiveModel | None, *, request_id: str
 ) -> tuple[RecResult, int]:
     """The result and how long it may be cached (never past the next availability-window change)."""
-    async with recommender.sessions() as session:
+    async with recommender.reads.session(request.user_id) as session:
         job = await build_job(recommender, session, request, model)
         # paging: the same candidates ranked `offset` deeper, so page n continues page n-1 exactly
         items = await rank(job, request.count + request.offset)
@@ -184,7 +184,7 @@ async def similar_content(
     active model's item-factor neighbours."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     model = await recommender.active_model() if by == "collaborative" else None
-    async with recommender.sessions() as session:
+    async with recommender.reads.session() as session:
         repo = RetrievalRepository(session)
         titles = await repo.titles([content_id])
         if content_id not in titles:
@@ -230,7 +230,7 @@ async def trending(
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     check_count(window_hours, name="windowHours", maximum=24 * 366)
     f = Filters(content_type, rules=rules)
-    async with recommender.sessions() as session:
+    async with recommender.reads.session() as session:
         repo = RetrievalRepository(session)
         found = await repo.trending(f=f, k=count, window_hours=window_hours, now=datetime.now(UTC))
         ranked = hybrid.blend({"trending": found}, count, weights={"trending": 1.0})

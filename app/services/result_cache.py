@@ -14,6 +14,7 @@ from datetime import datetime
 
 from app.services.explain import Reason, ReasonKind
 from app.services.request import RecItem, RecRequest, RecResult, Strategy
+from app.services.users import result_prefix
 
 # request fields that do not change the answer's content (the user id is in the key's prefix)
 NOT_IN_DIGEST = frozenset({"user_id"})
@@ -31,7 +32,7 @@ def request_digest(request: RecRequest) -> str:
 
 def result_key(request: RecRequest, *, user_gen: bytes | None, global_gen: bytes | None, version: int) -> str:
     """The cache key of a request under the current generations and model version."""
-    return f"rec:{request.user_id}:{_int(user_gen)}:{_int(global_gen)}:{version}:{request_digest(request)}"
+    return f"{result_prefix(request.user_id)}{_int(user_gen)}:{_int(global_gen)}:{version}:{request_digest(request)}"
 
 
 def _int(raw: bytes | None) -> int:

@@ -11,7 +11,7 @@ from app.errors import Conflict, NotFound
 from app.models import User
 from app.models.user import DEFAULT_PRIVACY
 from app.repositories.users import UserRepository
-from app.services.cache import Cache
+from app.services.cache import Cache, hash_tag
 from app.services.validation import UserWrite, validate
 
 
@@ -90,24 +90,33 @@ async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> D
     await get_user(session, user_id=user_id)
     counts = await UserRepository(session).delete_everything(user_id)
     await session.commit()
-    await invalidate_user(cache, user_id)  # a request racing the deletion cannot re-cache under the old generation
-    await cache.delete_prefix(f"rec:{user_id}:")
-    await cache.delete(generation_key(user_id))
+    # the generation only ever grows (never deleted or reset), so a request that read the old value
+    # before the deletion caches under a key no later request computes
+    invalidated = await invalidate_user(cache, user_id)
+    await cache.delete_prefix(result_prefix(user_id))
     return DeletionReceipt(
         user_id=user_id,
         events=counts["events"],
         event_keys=counts["eventKeys"],
         factors=counts["factors"],
         profiles=counts["profiles"],
-        cache_entries_invalidated=True,
+        cache_entries_invalidated=invalidated,
     )
 
 
 def generation_key(user_id: str) -> str:
-    """The cache counter whose increment invalidates a user's cached results."""
-    return f"gen:user:{user_id}"
+    """The cache counter whose increment invalidates a user's cached results (same cluster slot as them)."""
+    return f"gen:user:{hash_tag(user_id)}"
 
 
-async def invalidate_user(cache: Cache, user_id: str) -> None:
-    """Make every cached result of this user stale."""
-    await cache.incr(generation_key(user_id))
+def result_prefix(user_id: str) -> str:
+    """The prefix of every cached result of a user (hash-tagged like the user's generation)."""
+    return f"rec:{hash_tag(user_id)}:"
+
+
+async def invalidate_user(cache: Cache, user_id: str) -> bool:
+    """Make every cached result of this user stale; False when the cache could not count (Redis down).
+
+    The counter expires `cache.generation_ttl` after its last increment, longer than any result
+    cached under it lives, so expiry never revives a stale result."""
+    return await cache.incr(generation_key(user_id), ttl=cache.generation_ttl) > 0

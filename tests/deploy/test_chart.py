@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,8 @@ def test_values_validate_against_schema(values: dict[str, Any]) -> None:
         ({"securityContext": {"readOnlyRootFilesystem": False}}, "root filesystem must stay read-only"),
         ({"autoscaling": {"targetCPUUtilizationPercentage": 170}}, "percentage over 100"),
         ({"replicas": 3}, "unknown top-level key"),
+        ({"config": {"database_read_urls": "postgresql://r"}}, "replica URLs hold passwords: Secret only"),
+        ({"secrets": {"databaseReadUrls": "mysql://r"}}, "read URLs are PostgreSQL URLs"),
     ],
 )
 def test_schema_rejects_bad_values(
@@ -166,6 +169,18 @@ def test_settings_come_from_configmap_and_secret(default_manifests: list[Manifes
         assert env[name]["secretKeyRef"]["key"] == key
     secret = next(d for d in _kinds(default_manifests, "Secret") if "helm.sh/hook" not in _annotations(d))
     assert {"database-url", "redis-url", "admin-api-key"} <= set(secret["data"])
+
+
+def test_read_replicas_and_redis_cluster_are_exposed(render: Renderer) -> None:
+    reads = "postgresql+asyncpg://ro:PW@replica-1:5432/recengine,postgresql+asyncpg://ro:PW@replica-2:5432/recengine"
+    secrets = REQUIRED_VALUES["secrets"] | {"databaseReadUrls": reads}
+    manifests = render({"secrets": secrets, "config": {"redis_cluster": True}})
+    assert _one(manifests, "ConfigMap")["data"]["RECENGINE_REDIS_CLUSTER"] == "true"
+    container = _one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    ref = _env(container)["RECENGINE_DATABASE_READ_URLS"]["secretKeyRef"]
+    assert ref["key"] == "database-read-urls" and ref["optional"] is True
+    secret = next(d for d in _kinds(manifests, "Secret") if d["metadata"]["name"] == ref["name"])
+    assert base64.b64decode(secret["data"]["database-read-urls"]).decode() == reads
 
 
 def _annotations(doc: dict[str, Any]) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from app.security.ratelimit import EVENTS, QUERIES, RateLimiter
 from tests.conftest import GQL, error_codes, make_settings, new_key
 from tests.hardening.conftest import apost, count_rows
 from tests.hardening.servers import RedisServer
+from tests.scale.cluster import fresh_cluster_url
 
 LOW = {
     "rate_limit_queries_burst": 3,
@@ -22,6 +23,26 @@ LOW = {
 }
 QUERY = "{ eventTypes { eventType } }"
 LOG = 'mutation { logEvent(input: {userId: "u1", contentId: "c1", eventType: "view"}) { duplicate } }'
+
+
+@pytest.fixture(scope="module")
+def single_redis() -> Iterator[str]:
+    """One redis-server for this module's "single" runs."""
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "single", "cluster"])
+def app_client(app_client: Callable[..., Any], request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """The suite runs with buckets in process, in one Redis and in a 3-master Redis Cluster."""
+    backend: dict[str, Any] = {}
+    if request.param == "single":
+        backend = {"redis_url": request.getfixturevalue("single_redis")}
+    elif request.param == "cluster":
+        backend = {"redis_url": fresh_cluster_url(), "redis_cluster": True}
+    return lambda **overrides: app_client(**(backend | overrides))
 
 
 def limited(bucket: str) -> float:
@@ -99,6 +120,20 @@ async def test_redis_buckets_are_shared_and_fall_back_when_redis_dies(killable_r
         assert (await replica_b.take("k", EVENTS)).allowed  # a separate budget
         redis_server.kill()
         assert (await replica_a.take("k2", QUERIES)).allowed  # in-process fallback, no error
+    finally:
+        await replica_a.close()
+        await replica_b.close()
+
+
+async def test_cluster_buckets_are_shared_between_replicas() -> None:
+    settings = make_settings("postgresql+asyncpg://unused/x", redis_url=fresh_cluster_url(), redis_cluster=True, **LOW)
+    replica_a, replica_b = RateLimiter(settings), RateLimiter(settings)
+    try:
+        for key in [f"key-{i}" for i in range(8)]:  # identities spread over the cluster's slots
+            assert [(await replica_a.take(key, QUERIES)).allowed for _ in range(2)] == [True, True]
+            assert (await replica_b.take(key, QUERIES)).allowed
+            assert not (await replica_a.take(key, QUERIES)).allowed
+            assert (await replica_b.take(key, EVENTS)).allowed
     finally:
         await replica_a.close()
         await replica_b.close()

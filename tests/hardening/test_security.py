@@ -168,8 +168,11 @@ async def test_delete_user_leaves_no_cache_entry(database_url: str, admin_key: s
             await apost(http, 'mutation { deleteUser(id: "u1") { profiles } }', key=admin_key)
         client = Redis.from_url(redis.url)
         leftovers = [k async for k in client.scan_iter(match="*u1*")]
+        generation_ttl = await client.ttl(b"recengine:v1:gen:user:{u1}")
         await client.aclose()
     finally:
         await close_state(own)
         redis.stop()
-    assert leftovers == []
+    # only the generation counter stays (it must never go back, issue 12 item 4), and it expires
+    assert leftovers == [b"recengine:v1:gen:user:{u1}"]
+    assert generation_ttl > settings.cache_ttl_seconds

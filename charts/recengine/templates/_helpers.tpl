@@ -108,6 +108,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
     secretKeyRef:
       name: {{ .secret }}
       key: token-secret
+- name: RECENGINE_DATABASE_READ_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: database-read-urls
       optional: true
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
