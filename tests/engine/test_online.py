@@ -233,6 +233,8 @@ async def collab(ml: Query, user: str, placement: str | None = None) -> dict[str
 
 async def test_an_arm_serves_its_own_model_version(ml: Query, ml_state: AppState) -> None:
     version = await second_version(ml_state)
+    placed = await ml('mutation { upsertPlacement(input: {name: "lab"}) { name } }')  # an unknown one is NOT_FOUND
+    assert "errors" not in placed, placed
     arms = [
         {"name": "current", "strategy": "COLLABORATIVE", "traffic": 0.5},
         {"name": "next", "strategy": "COLLABORATIVE", "modelVersion": version, "traffic": 0.5},

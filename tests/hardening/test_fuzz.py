@@ -98,6 +98,8 @@ BASE_INPUTS = {
     "ContentFilterInput": {},
     "BoostInput": {"filter": {}, "factor": 2.0},
     "PlacementInput": {"name": "p1"},
+    "ExperimentInput": {"name": "e1", "arms": [{"name": "a", "traffic": 0.5}]},
+    "ExperimentArmInput": {"name": "a", "traffic": 0.5},
 }
 PLAIN = {
     "ID": "c1",

@@ -221,7 +221,17 @@ async def test_rotation_through_startup(app_client: Any, state: AppState) -> Non
 
     for secret in ("first-admin-secret-" + uuid.uuid4().hex, "second-admin-secret-" + uuid.uuid4().hex):
         settings = state.settings.model_copy(update={"admin_api_key": SecretStr(secret)})
-        await prepare(AppState(settings, state.engine, state.sessions, state.cache, state.recommender))
+        await prepare(
+            AppState(
+                settings,
+                state.engine,
+                state.sessions,
+                state.cache,
+                state.recommender,
+                state.impressions,
+                state.experiments,
+            )
+        )
         async with app_client() as http:
             response = await apost(http, "{ modelVersions { id } }", key=secret)
             assert "errors" not in response.json()
@@ -371,7 +381,16 @@ async def test_ready_does_not_leak_driver_errors(state: AppState) -> None:
     settings = state.settings.model_copy(update={"db_connect_timeout_seconds": 1.0})
     engine = create_engine(url, settings)
     try:
-        broken = AppState(settings, engine, state.sessions, state.cache, state.recommender, database_url=url)
+        broken = AppState(
+            settings,
+            engine,
+            state.sessions,
+            state.cache,
+            state.recommender,
+            state.impressions,
+            state.experiments,
+            database_url=url,
+        )
         ok, checks = await readiness(broken)
     finally:
         await engine.dispose()

@@ -84,6 +84,8 @@ def _call(parent: str, name: str, arg: str, value: int) -> str:
         for a, spec in field.args.items()
         if isinstance(spec.type, GraphQLNonNull) and spec.default_value is Undefined and a != arg
     ]
+    if "userId" in field.args and "sessionId" in field.args:  # exactly one of them: the user
+        args.append('userId: "u1"')
     call = f"{name}({', '.join(args)}) {_selection(field.type)}"
     if parent == "Query":
         return "{ " + call + " }"

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLNonNull, Undefined, get_named_type
+from graphql import GraphQLInputObjectType, GraphQLNonNull, Undefined, get_named_type, is_leaf_type
 from sqlalchemy import text
 
 from app.context import AppState
@@ -52,8 +52,9 @@ def _mutation(name: str) -> tuple[str, dict[str, Any]]:
     field = MUTATIONS[name]
     defs = ", ".join(f"${a}: {s.type}" for a, s in field.args.items())
     args = ", ".join(f"{a}: ${a}" for a in field.args)
+    selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"  # Boolean! has no fields
     return (
-        f"mutation({defs}) {{ {name}({args}) {{ __typename }} }}",
+        f"mutation({defs}) {{ {name}({args}){selection} }}",
         {a: _value(s.type) for a, s in field.args.items()},
     )
 

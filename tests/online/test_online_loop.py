@@ -46,6 +46,8 @@ async def seed(gql: GQL, n: int = 6) -> None:
     assert body.get("data") and body["data"]["upsertContents"]["accepted"] == n, body
     events = [{"userId": f"p{j}", "contentId": f"c{i}", "eventType": "view"} for i in range(n) for j in range(n - i)]
     assert (await gql(LOG_MANY, {"inputs": events}))["data"]["logEvents"]["accepted"] == len(events)
+    placed = await gql('mutation { upsertPlacement(input: {name: "home"}) { name } }')  # an unknown one is NOT_FOUND
+    assert placed["data"]["upsertPlacement"]["name"] == "home", placed
 
 
 async def recs(gql: GQL, **variables: Any) -> dict[str, Any]:
