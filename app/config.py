@@ -90,9 +90,6 @@ class Settings(BaseSettings):
     impression_queue_size: int = Field(
         100_000, ge=1, description="Impressions held in memory at most; past it new ones are dropped and counted."
     )
-    page_ttl_seconds: int = Field(
-        3600, ge=1, description="How long a served list is kept for paging with `after`; later pages recompute."
-    )
     hnsw_ef_search: int = Field(100, ge=10, description="pgvector hnsw.ef_search for retrieval queries.")
     demo_data: Path | None = Field(None, description="MovieLens directory `make demo` imports.")
     shutdown_timeout_seconds: int = Field(20, ge=1, description="Grace period for in-flight requests on SIGTERM.")

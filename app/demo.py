@@ -13,10 +13,12 @@ from rich.panel import Panel
 
 from app.cli_data import import_movielens, movielens_path, train
 from app.cli_support import console, database_errors, run, serve_api
-from app.config import get_settings
+from app.config import Settings, get_settings
 
 app = typer.Typer()  # its command is added to the root `recengine` command by app.cli
-KEY_FILE = "demo-admin-key"  # in RECENGINE_DATA_DIR, so every `make demo` run prints the same key
+KEY_FILE = "demo-admin-key"
+DEMO_USER = "1"  # a MovieLens user with a long history
+DEMO_TOKEN_SECONDS = 24 * 3600  # in RECENGINE_DATA_DIR, so every `make demo` run prints the same key
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ml-latest-small"
 
@@ -66,11 +68,21 @@ def run_demo(*, host: str | None, port: int | None, data: Path | None) -> None:
     key = run(lambda state: admin_key(state, settings.data_dir / KEY_FILE))
     shown_host, shown_port = host or settings.host, port or settings.port
     console.print(Panel(EXAMPLES.format(host=shown_host, port=shown_port, key=key), title="Try these in GraphiQL"))
-    console.print("Explorer (the credential rides in the link's fragment and stays in the browser tab):")
-    print(explorer_link(shown_host, shown_port, key), flush=True)
+    console.print(
+        f"Explorer as user {DEMO_USER} (a user token in the link's fragment; it stays in the browser tab and "
+        "may only read published content and act for that user):"
+    )
+    print(explorer_link(shown_host, shown_port, demo_user_token(settings)), flush=True)
     console.print(f"GraphiQL: http://{shown_host}:{shown_port}/graphql — admin key (Authorization: Bearer …):")
     print(key, flush=True)
     serve_api(host=host, port=port, workers=1)
+
+
+def demo_user_token(settings: Settings) -> str:
+    """A user token for the demo user, valid for a day."""
+    from app.services import tokens
+
+    return tokens.issue(settings, subject=DEMO_USER, ttl_seconds=DEMO_TOKEN_SECONDS).token
 
 
 def explorer_link(host: str, port: int, credential: str) -> str:

@@ -114,3 +114,13 @@ def test_browser_tests_are_skipped_with_the_reason_when_chromium_is_missing(tmp_
     mark = browser.requires_chromium.mark
     assert mark.name == "skipif" and mark.args == (browser.MISSING is not None,)
     assert mark.kwargs["reason"].startswith("browser tests skipped")
+
+
+def test_demo_link_carries_a_user_token_for_the_demo_user(tmp_path: Path) -> None:
+    from app.config import Settings
+    from app.demo import DEMO_USER, demo_user_token
+    from app.services import tokens
+
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    principal = tokens.verify(settings, demo_user_token(settings))
+    assert principal.subject == DEMO_USER == "1"
