@@ -29,6 +29,10 @@ TABLES = (
 SEED_TYPES = """INSERT INTO event_types (name, weight, conversion) VALUES ('view', 1, false), ('click', 2, false),
     ('like', 4, false), ('share', 4, false), ('bookmark', 3, false), ('add_to_cart', 6, false),
     ('purchase', 10, true), ('rate', 1, false), ('dislike', -4, false)"""
+DROP_VERSION_INDEXES = """DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix\\_item\\_factors\\_v%' LOOP
+        EXECUTE format('DROP INDEX %I', r.indexname);
+    END LOOP; END $$"""
 GQL = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -130,6 +134,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         app_state: AppState = request.getfixturevalue("state")
         async with app_state.engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {TABLES}, event_types RESTART IDENTITY CASCADE"))
+            await conn.execute(text(DROP_VERSION_INDEXES))  # ids restart at 1: no stale per-version index may stay
             await conn.execute(text(SEED_TYPES))
         app_state.recommender.forget_model()
 

@@ -73,10 +73,12 @@ class UserRepository:
         return user
 
     async def delete_everything(self, user_id: str) -> dict[str, int]:
-        """Delete the user's events, keys, factors and profile; returns counts per table."""
+        """Delete the user's events, impressions, keys, factors and profile; returns counts per table."""
         counts: dict[str, int] = {}
         result = await self.session.execute(text("DELETE FROM events WHERE user_id = :u"), {"u": user_id})
         counts["events"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        result = await self.session.execute(text("DELETE FROM impressions WHERE user_id = :u"), {"u": user_id})
+        counts["impressions"] = int(result.rowcount or 0)  # type: ignore[attr-defined]
         for name, model in (("eventKeys", EventKey), ("factors", UserFactor)):
             result = await self.session.execute(delete(model).where(model.user_id == user_id))
             counts[name] = int(result.rowcount or 0)  # type: ignore[attr-defined]

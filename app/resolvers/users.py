@@ -51,7 +51,8 @@ async def update_privacy_settings(
 async def delete_user(
     info: Info[Context, None], id: Annotated[strawberry.ID, strawberry.argument(description="User id.")]
 ) -> DeletionReceipt:
-    """Erase profile, events, factors and cached results in one transaction."""
+    """Erase profile, events, impressions, factors and cached results in one transaction."""
+    await info.context.state.impressions.flush()  # lists already served to the user are erased with the rest
     async with info.context.session() as session:
         receipt = await service.delete_user(session, info.context.cache, user_id=str(id))
     await info.context.note_writes([str(id)])
@@ -60,6 +61,7 @@ async def delete_user(
         events=receipt.events,
         event_keys=receipt.event_keys,
         factors=receipt.factors,
+        impressions=receipt.impressions,
         profiles=receipt.profiles,
         cache_invalidated=receipt.cache_entries_invalidated,
     )

@@ -109,6 +109,7 @@ class DeletionReceipt:
     events: int = strawberry.field(description="Events deleted.")
     event_keys: int = strawberry.field(description="Idempotency keys deleted.")
     factors: int = strawberry.field(description="Model factor rows deleted.")
+    impressions: int = strawberry.field(description="Recorded recommendation lists shown to the user, deleted.")
     profiles: int = strawberry.field(description="Profiles deleted (1).")
     cache_invalidated: bool = strawberry.field(description="Whether the user's cached results were invalidated.")
 

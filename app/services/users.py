@@ -23,6 +23,7 @@ class DeletionReceipt:
     events: int
     event_keys: int
     factors: int
+    impressions: int
     profiles: int
     cache_entries_invalidated: bool
 
@@ -86,7 +87,7 @@ async def update_privacy(
 
 
 async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> DeletionReceipt:
-    """Erase profile, events, factors in one transaction, then every cache entry of the user."""
+    """Erase profile, events, impressions, factors in one transaction, then every cache entry of the user."""
     await get_user(session, user_id=user_id)
     counts = await UserRepository(session).delete_everything(user_id)
     await session.commit()
@@ -99,6 +100,7 @@ async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> D
         events=counts["events"],
         event_keys=counts["eventKeys"],
         factors=counts["factors"],
+        impressions=counts["impressions"],
         profiles=counts["profiles"],
         cache_entries_invalidated=invalidated,
     )
