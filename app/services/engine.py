@@ -97,6 +97,7 @@ class Recommender:
         self._weights: dict[str, float] = {}
         self._weights_at = 0.0
         self._engagement: dict[EngagementKey, tuple[float, list[Candidate]]] = {}
+        self._engagement_locks: dict[EngagementKey, asyncio.Lock] = {}
         self._window_change: datetime | None = None
         self._window_at = -WINDOW_MEMO_SECONDS
         self._generation = 0
@@ -166,16 +167,29 @@ class Recommender:
         since = datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
         if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
             return await repo.popular(f=f, k=k, since=since)
-        key = (f.content_type, f.rules, window_hours)
-        hit = self._engagement.get(key)
-        if hit is None or time.monotonic() >= hit[0]:
-            top = await repo.popular(f=Filters(f.content_type, rules=f.rules), k=ENGAGEMENT_DEPTH, since=since)
-            hit = self._engagement[key] = (await self._memo_deadline(repo), top)
+        hit = await self._shared_engagement(repo, (f.content_type, f.rules, window_hours), since)
         excluded = set(f.exclude)
         found = [c for c in hit[1] if c.item_id not in excluded][:k]
         if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
             return await repo.popular(f=f, k=k, since=since)
         return found
+
+    async def _shared_engagement(
+        self, repo: RetrievalRepository, key: EngagementKey, since: datetime | None
+    ) -> tuple[float, list[Candidate]]:
+        """The shared top list for `key`, computed by one request at a time (single flight): requests
+        arriving while it is computed wait for that result instead of each running the aggregate."""
+        hit = self._engagement.get(key)
+        if hit is not None and time.monotonic() < hit[0]:
+            return hit
+        lock = self._engagement_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._engagement.get(key)
+            if hit is None or time.monotonic() >= hit[0]:
+                content_type, rules, _ = key
+                top = await repo.popular(f=Filters(content_type, rules=rules), k=ENGAGEMENT_DEPTH, since=since)
+                hit = self._engagement[key] = (await self._memo_deadline(repo), top)
+        return hit
 
     async def _memo_deadline(self, repo: RetrievalRepository) -> float:
         """Monotonic time a shared list stays valid: ENGAGEMENT_MEMO_SECONDS or until the next window change."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -237,3 +238,29 @@ async def test_uncached_request_runs_at_most_three_statements(ml_state: AppState
         # the active model and event weights are re-read at most every 2 s per process, not per request
         per_request = [s for s in statements if "FROM model_versions" not in s and "FROM event_types" not in s]
         assert len(per_request) <= 3, per_request
+
+
+async def test_concurrent_requests_share_one_popularity_aggregate(ml_state: AppState) -> None:
+    """A cold process computes each shared popular/trending list once, however many requests arrive at once."""
+    from app.services.recommendations import RecRequest, recommend
+
+    recommender = ml_state.recommender
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    recommender.forget_model()  # empties the shared lists, as at start-up
+    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        results = await asyncio.gather(
+            *(
+                recommend(recommender, RecRequest(user_id=f"single-flight-{u}", count=5), request_id=f"c{u}")
+                for u in range(12)
+            )
+        )
+    finally:
+        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    assert all(len(r.items) == 5 for r in results)
+    aggregates = [s for s in statements if "count(DISTINCT" in s or "count(distinct" in s]
+    assert 1 <= len(aggregates) <= 2, len(aggregates)  # popular (and at most one window lookup), not 12
