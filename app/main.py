@@ -172,7 +172,11 @@ def watcher(state: AppState) -> ChangeWatcher:
 
 
 async def _warm_up(state: AppState) -> None:
-    """Load the embedding model now rather than in the first request that needs it."""
+    """Fill the shared lists and load the embedding model now rather than in the first requests."""
+    try:
+        await state.recommender.warm()
+    except Exception:  # the requests that need them compute them (and report their own errors)
+        logger.exception("popularity warm-up failed")
     try:
         await state.recommender.embed(["warm up"])
     except Exception:  # a broken model shows up in the requests that need it, with its own error

@@ -45,12 +45,14 @@ async def log_event(
     info: Info[Context, None], input: Annotated[EventInput, strawberry.argument(description="The event.")]
 ) -> LogEventResult:
     """Log one event; the same `eventId` twice stores one event."""
+    known = await info.context.state.recommender.event_weights()  # a process memo, read before the session
     async with info.context.session() as session:
         row, duplicate, batch = await service.log_event(
             session,
             data=input.to_dict(),
             max_future_seconds=info.context.settings.max_event_future_seconds,
             recent=info.context.state.impressions.recent,
+            known_types=known,
         )
     await _freshen(info, batch.user_ids)
     return LogEventResult(event=Event.from_model(row), duplicate=duplicate)
@@ -61,6 +63,7 @@ async def log_events(
     inputs: Annotated[list[EventInput], strawberry.argument(description="The events (at most the batch limit).")],
 ) -> BatchResult:
     """Log many events in one transaction; invalid ones are reported by index, valid ones stored."""
+    known = await info.context.state.recommender.event_weights()
     async with info.context.session() as session:
         batch = await service.log_events(
             session,
@@ -68,6 +71,7 @@ async def log_events(
             max_batch=info.context.settings.max_batch_size,
             max_future_seconds=info.context.settings.max_event_future_seconds,
             recent=info.context.state.impressions.recent,
+            known_types=known,
         )
     await _freshen(info, batch.user_ids)
     return BatchResult.from_outcome(batch.outcome)

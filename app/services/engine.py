@@ -174,6 +174,16 @@ class Recommender:
             return await repo.popular(f=f, k=k, since=since)
         return found
 
+    async def warm(self) -> None:
+        """Load the active model and fill the unfiltered popular and trending lists, so that the first burst
+        of requests after start-up finds them (rather than waiting in line for them)."""
+        await self.active_model()
+        hours = round(self.serving_config().trending_window_days * 24)
+        async with self.sessions() as session:
+            repo = RetrievalRepository(session)
+            for window in (None, hours):
+                await self.engagement(repo, f=Filters(), k=1, window_hours=window)
+
     async def _shared_engagement(
         self, repo: RetrievalRepository, key: EngagementKey, since: datetime | None
     ) -> tuple[float, list[Candidate]]:

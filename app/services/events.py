@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,13 +55,18 @@ async def log_events(
     single: bool = False,
     max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
     recent: Mapping[str, Impression] | None = None,
+    known_types: Collection[str] = (),
 ) -> LoggedBatch:
     """Store the valid events of a batch in one transaction; invalid ones are reported by index.
 
     A deadlock or serialization failure with a concurrent batch rolls back and retries the write.
+    `known_types` are event type names known to exist (a process memo): when every event's type is among
+    them the event types are not read again; any other name is checked against the table.
     """
     check_count(len(inputs), name="inputs", maximum=max_batch)
-    writes, errors = await _validated(session, inputs, single=single, max_future_seconds=max_future_seconds)
+    writes, errors = await _validated(
+        session, inputs, single=single, max_future_seconds=max_future_seconds, known_types=known_types
+    )
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             batch = await _store(session, writes, errors, single=single)
@@ -123,10 +128,17 @@ async def log_event(
     data: dict[str, Any],
     max_future_seconds: int = MAX_EVENT_FUTURE_SECONDS,
     recent: Mapping[str, Impression] | None = None,
+    known_types: Collection[str] = (),
 ) -> tuple[Event, bool, LoggedBatch]:
     """Store one event; returns the stored event and whether its id was already stored."""
     batch = await log_events(
-        session, inputs=[data], max_batch=1, single=True, max_future_seconds=max_future_seconds, recent=recent
+        session,
+        inputs=[data],
+        max_batch=1,
+        single=True,
+        max_future_seconds=max_future_seconds,
+        recent=recent,
+        known_types=known_types,
     )
     if batch.outcome.errors:
         message = batch.outcome.errors[0][1]
@@ -164,7 +176,12 @@ def _prefix(index: int, single: bool) -> str:
 
 
 async def _validated(
-    session: AsyncSession, inputs: Sequence[dict[str, Any]], *, single: bool, max_future_seconds: int
+    session: AsyncSession,
+    inputs: Sequence[dict[str, Any]],
+    *,
+    single: bool,
+    max_future_seconds: int,
+    known_types: Collection[str] = (),
 ) -> tuple[dict[int, EventWrite], list[tuple[int, str]]]:
     writes: dict[int, EventWrite] = {}
     errors: list[tuple[int, str]] = []
@@ -175,7 +192,7 @@ async def _validated(
             writes[index] = write
         except AppError as exc:
             errors.append((index, exc.message))
-    types = await EventTypeRepository(session).weights()
+    types = await _event_types(session, {w.event_type for w in writes.values()}, known_types)
     known = await ContentRepository(session).existing_ids(sorted({w.content_id for w in writes.values()}))
     latest = datetime.now(UTC) + timedelta(seconds=max_future_seconds)
     for index, write in list(writes.items()):
@@ -192,7 +209,13 @@ async def _validated(
     return writes, sorted(errors)
 
 
-def _reference_problem(write: EventWrite, types: dict[str, float], known: set[str], prefix: str) -> str | None:
+async def _event_types(session: AsyncSession, wanted: set[str], known_types: Collection[str]) -> Collection[str]:
+    """The event type names to validate against: the memo when it holds every wanted name, else the table."""
+    memo = set(known_types)
+    return memo if wanted <= memo else set(await EventTypeRepository(session).weights())
+
+
+def _reference_problem(write: EventWrite, types: Collection[str], known: set[str], prefix: str) -> str | None:
     if write.event_type not in types:
         allowed = ", ".join(sorted(types))
         return f"{prefix}.eventType: unknown event type {write.event_type!r}; allowed types: {allowed}"

@@ -263,3 +263,35 @@ async def test_large_batch_takes_the_copy_path_idempotently(gql: GQL, state: App
     assert await rows(state, "SELECT count(*) FROM users WHERE user_id LIKE 'bulk%' AND last_active IS NOT NULL") == [
         (7,)
     ]
+
+
+async def test_known_event_types_are_not_read_per_event(gql: GQL, state: AppState) -> None:
+    """Types in the process memo spare each logged event a read; a type it has not seen yet is read."""
+    from sqlalchemy import event as sa_event
+
+    await seed_content(gql, "memo-c")
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    async def log(kind: str, known: set[str]) -> event_service.LoggedBatch:
+        async with state.sessions() as session:
+            inputs = [{"user_id": "memo-u", "content_id": "memo-c", "event_type": kind}]
+            return await event_service.log_events(session, inputs=inputs, max_batch=1, known_types=known)
+
+    await gql('mutation { setEventTypeWeight(eventType: "memo_fresh", weight: 2) { weight } }')
+    sa_event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        hit = await log("view", {"view", "like"})
+        reads_on_hit = [s for s in statements if "FROM event_types" in s]
+        statements.clear()
+        fresh = await log("memo_fresh", {"view", "like"})  # created after the memo was read: checked in the table
+        reads_on_miss = [s for s in statements if "FROM event_types" in s]
+    finally:
+        sa_event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
+    assert hit.outcome.accepted == 1 and reads_on_hit == []
+    assert fresh.outcome.accepted == 1 and reads_on_miss
+    unknown = await log("memo_never", {"view"})
+    assert unknown.outcome.accepted == 0 and "eventType" in unknown.outcome.errors[0][1]
+    assert len(await rows(state, "SELECT 1 FROM events WHERE user_id = 'memo-u'")) == 2

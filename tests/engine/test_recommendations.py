@@ -264,3 +264,24 @@ async def test_concurrent_requests_share_one_popularity_aggregate(ml_state: AppS
     assert all(len(r.items) == 5 for r in results)
     aggregates = [s for s in statements if "count(DISTINCT" in s or "count(distinct" in s]
     assert 1 <= len(aggregates) <= 2, len(aggregates)  # popular (and at most one window lookup), not 12
+
+
+async def test_warm_up_fills_the_shared_lists(ml_state: AppState) -> None:
+    """After `warm()` (run at start-up) a newcomer's first request runs no popularity aggregate."""
+    from app.services.recommendations import RecRequest, recommend
+
+    recommender = ml_state.recommender
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    recommender.forget_model()
+    await recommender.warm()
+    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        result = await recommend(recommender, RecRequest(user_id="warm-newcomer", count=5), request_id="w")
+    finally:
+        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    assert len(result.items) == 5
+    assert not [s for s in statements if "count(DISTINCT" in s]
