@@ -168,14 +168,16 @@ async def similar(
     count: int,
     by: SimilarityKind = SimilarityKind.CONTENT,
     filter: ContentFilterInput | None = None,
+    title: str | None = None,
 ) -> list[RecommendedItem]:
-    """Shared by `similarContent` and `Content.similar`."""
+    """Shared by `similarContent` and `Content.similar` (which knows the item exists and its title)."""
     items = await service.similar_content(
         info.context.state.recommender,
         content_id=content_id,
         count=count,
         by=str(by.value),
         rules=parse_filter(filter_dict(filter)),
+        title=title,
     )
     return [RecommendedItem.from_domain(i) for i in items]
 

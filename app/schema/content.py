@@ -51,7 +51,7 @@ class Content:
             ContentFilterInput | None, strawberry.argument(description="Only items matching this content filter.")
         ] = None,
     ) -> list[Annotated[RecommendedItem, strawberry.lazy("app.schema.recommendations")]]:
-        return await similar(info, content_id=str(self.id), count=count, by=by, filter=filter)
+        return await similar(info, content_id=str(self.id), count=count, by=by, filter=filter, title=self.title)
 
     @classmethod
     def from_model(cls, row: ContentModel) -> Content:

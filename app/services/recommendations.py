@@ -178,17 +178,22 @@ def _explain(job: RecJob, ranked: list[Ranked], titles: dict[str, tuple[str, str
 
 
 async def similar_content(
-    recommender: Recommender, *, content_id: str, count: int, by: str = "content", rules: ContentRules | None = None
+    recommender: Recommender,
+    *,
+    content_id: str,
+    count: int,
+    by: str = "content",
+    rules: ContentRules | None = None,
+    title: str | None = None,
 ) -> list[RecItem]:
     """Published, available items matching the rules, nearest to one item: by content embedding, or by the
-    active model's item-factor neighbours."""
+    active model's item-factor neighbours. `title`: the item's, when the caller has loaded it (no lookup)."""
     check_count(count, name="count", maximum=recommender.settings.max_page_size)
     model = await recommender.active_model() if by == "collaborative" else None
     async with recommender.reads.session() as session:
         repo = RetrievalRepository(session)
-        titles = await repo.titles([content_id])
-        if content_id not in titles:
-            raise NotFound(f"content {content_id!r} not found", field="contentId")
+        if title is None:
+            title = await _anchor_title(repo, content_id)
         f = Filters(exclude=(content_id,), rules=rules)
         if by != "collaborative":
             found = await repo.embedding_neighbors(content_id, f=f, k=count)
@@ -198,7 +203,14 @@ async def similar_content(
             found = await repo.link_neighbors(
                 content_id, version=model.version_id, source=Source.FACTOR_NEIGHBORS.value, f=f, k=count
             )
-    return _neighbours(found, content_id, titles[content_id][0], collaborative=by == "collaborative")
+    return _neighbours(found, content_id, title, collaborative=by == "collaborative")
+
+
+async def _anchor_title(repo: RetrievalRepository, content_id: str) -> str:
+    titles = await repo.titles([content_id])
+    if content_id not in titles:
+        raise NotFound(f"content {content_id!r} not found", field="contentId")
+    return titles[content_id][0]
 
 
 def _neighbours(found: list[Candidate], anchor: str, title: str, *, collaborative: bool) -> list[RecItem]:

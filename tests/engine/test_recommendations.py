@@ -285,3 +285,22 @@ async def test_warm_up_fills_the_shared_lists(ml_state: AppState) -> None:
         sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
     assert len(result.items) == 5
     assert not [s for s in statements if "count(DISTINCT" in s]
+
+
+async def test_content_similar_runs_two_statements(ml: Query, ml_state: AppState) -> None:
+    """`content(id) { similar }`: the item (DataLoader), then its neighbours; its title is not looked up again."""
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        body = await ml('{ content(id: "1") { title similar(count: 5) { contentId explanation } } }')
+    finally:
+        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+    similar = body["data"]["content"]["similar"]
+    assert len(similar) == 5 and all(body["data"]["content"]["title"] in s["explanation"] for s in similar)
+    assert len(statements) == 2, statements
+    missing = await ml('{ similarContent(contentId: "no-such-item") { contentId } }')
+    assert error_codes(missing) == ["NOT_FOUND"]
