@@ -11,16 +11,32 @@ import numpy as np
 
 from app.bench import synth
 from app.bench.load import connect
+from app.repositories.filters import ContentRules
+from app.repositories.retrieval import Filters
 
 QUERY = """SELECT content_id FROM content
            WHERE embedding IS NOT NULL AND status = 'published' {filter}
-           ORDER BY embedding <=> $1 LIMIT 10"""
-# none; the sampled item's content type; the bench's ~5% category + metadata filter (synth.FILTER)
+           ORDER BY (embedding <=> $1){order} LIMIT 10"""
+NARROW = "AND category = ANY($2::text[]) AND metadata @> $3::jsonb"
+# none; the sampled item's content type; the bench's ~5% category + metadata filter (synth.FILTER), ranked
+# as the service ranks it (Filters.order_suffix: exactly, for narrow rules) and, for reference, by the
+# HNSW graph walk the service no longer uses for such filters
 FILTERS = {
     "none": "",
     "content_type": "AND content_type = $2",
-    "category+metadata": "AND category = ANY($2::text[]) AND metadata @> $3::jsonb",
+    "category+metadata": NARROW,
+    "category+metadata (hnsw walk)": NARROW,
 }
+
+
+def _order(name: str) -> str:
+    """How the service orders this filter's nearest neighbours (the same Filters rule)."""
+    if name == "category+metadata":
+        rules = ContentRules(
+            categories=tuple(synth.FILTER["categories"]), metadata=json.dumps(synth.FILTER["metadata"], sort_keys=True)
+        )
+        return Filters(rules=rules).order_suffix
+    return ""
 
 
 @dataclass
@@ -62,7 +78,7 @@ async def _queries(conn: asyncpg.Connection, n: int, seed: int) -> list[tuple[np
 def _args(name: str, ctype: str) -> list[Any]:
     if name == "content_type":
         return [ctype]
-    if name == "category+metadata":
+    if name.startswith("category+metadata"):
         return [synth.FILTER["categories"], json.dumps(synth.FILTER["metadata"])]
     return []
 
@@ -72,7 +88,7 @@ async def _top(
 ) -> tuple[set[str], float]:
     import time
 
-    sql = QUERY.format(filter=FILTERS[name])
+    sql = QUERY.format(filter=FILTERS[name], order="" if exact else _order(name))
     args: list[Any] = [vector, *_args(name, ctype)]
     async with conn.transaction():
         if exact:

@@ -164,12 +164,15 @@ class ContentRepository:
         exclude: Sequence[str] = (),
         rules: ContentRules | None = None,
     ) -> list[tuple[Content, float]]:
-        """Published, available items matching the rules, nearest to `vector` by cosine similarity (HNSW)."""
-        distance = Content.embedding.cosine_distance(vector).label("distance")
+        """Published, available items matching the rules, nearest to `vector` by cosine similarity (HNSW;
+        exact over the matching rows when the rules are narrow: `ContentRules.narrow`)."""
+        raw = Content.embedding.cosine_distance(vector)
+        distance = raw.label("distance")
+        order = raw + 0 if rules is not None and rules.narrow else distance
         stmt = (
             select(Content, distance)
             .where(Content.embedding.is_not(None), *eligible(rules, content_type=content_type, exclude=exclude))
-            .order_by(distance)
+            .order_by(order)
             .limit(count)
         )
         return [(row[0], 1.0 - float(row[1])) for row in await self.session.execute(stmt)]

@@ -64,12 +64,14 @@ LINKS = """
 ) r WHERE r.rn <= :k)"""
 
 # {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
+# {exact} is Filters.order_suffix: empty (HNSW order) or " + 0", which no index can order by, so that the
+# rows a narrow filter selects (bitmap index scans) are ranked exactly.
 COLLABORATIVE = """
 (SELECT 'collaborative', f.content_id,
         -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
  FROM item_factors f JOIN content c ON c.content_id = f.content_id
  WHERE f.model_version_id = {version} AND {filter}
- ORDER BY (f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))
+ ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))){exact}
  LIMIT :k)"""
 
 PROFILE = "(SELECT avg(p.embedding) FROM content p WHERE p.content_id = ANY(CAST(:profile_items AS text[])))"
@@ -77,8 +79,20 @@ CONTENT = f"""
 (SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL
  FROM content c
  WHERE c.embedding IS NOT NULL AND {{filter}}
- ORDER BY c.embedding <=> {PROFILE}
+ ORDER BY (c.embedding <=> {PROFILE}){{exact}}
  LIMIT :k)"""
+
+# A process-wide top list (popular, trending) shipped in, filtered here: for long histories, whose consumed
+# items only the anti-join in {filter} can remove.
+LISTED = """
+(SELECT r.source, r.content_id, r.score, NULL, NULL::text, NULL::text FROM (
+    SELECT s.source, s.content_id, s.score,
+           row_number() OVER (PARTITION BY s.source ORDER BY s.score DESC, s.content_id) AS rn
+    FROM unnest(CAST(:listed_sources AS text[]), CAST(:listed_items AS text[]), CAST(:listed_scores AS float8[]))
+         AS s(source, content_id, score)
+    JOIN content c ON c.content_id = s.content_id
+    WHERE {filter}
+) r WHERE r.rn <= :k)"""
 
 ANCHOR_TITLES = f"""
 (SELECT '{TITLES}', c.content_id, NULL::float8, NULL, c.title, c.content_type
@@ -91,7 +105,7 @@ CROSS JOIN LATERAL (
     SELECT c.content_id, 1 - (c.embedding <=> src.embedding) AS score
     FROM content c
     WHERE c.embedding IS NOT NULL AND {filter}
-    ORDER BY c.embedding <=> src.embedding
+    ORDER BY (c.embedding <=> src.embedding){exact}
     LIMIT :k
 ) n
 WHERE src.content_id = :item AND src.embedding IS NOT NULL
@@ -145,6 +159,16 @@ class Filters:
         return replace(self, exclude=tuple(sorted(set(self.exclude) | set(more))))
 
     @property
+    def exact(self) -> bool:
+        """Whether nearest-neighbour branches rank the matching rows exactly (narrow rules, or an id list)."""
+        return self.only is not None or (self.rules is not None and self.rules.narrow)
+
+    @property
+    def order_suffix(self) -> str:
+        """Appended to a distance in ORDER BY: `+ 0` hides it from the HNSW index when ranking is exact."""
+        return " + 0" if self.exact else ""
+
+    @property
     def shared(self) -> bool:
         """Whether results may come from a list shared by requests (no per-request id restriction)."""
         return self.only is None
@@ -192,10 +216,11 @@ class CandidateQuery:
     user_vector: np.ndarray | None = None
     profile_items: list[str] = field(default_factory=list)
     title_items: set[str] = field(default_factory=set)
+    listed: dict[str, list[Candidate]] = field(default_factory=dict)  # shared lists to filter (long histories)
 
     def empty(self) -> bool:
         """Nothing to read."""
-        return not (self.seeds or self.user_vector is not None or self.profile_items or self.title_items)
+        return not (self.seeds or self.user_vector is not None or self.profile_items or self.title_items or self.listed)
 
 
 @dataclass
@@ -256,11 +281,21 @@ class RetrievalRepository:
                 "max_sources": sorted(query.max_sources),
             }
         if query.user_vector is not None and version is not None:
-            branches.append(COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where))
+            branches.append(
+                COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where, exact=f.order_suffix)
+            )
             params["user_vector"] = _vector_literal(query.user_vector)
         if query.profile_items:
-            branches.append(CONTENT.format(filter=where))
+            branches.append(CONTENT.format(filter=where, exact=f.order_suffix))
             params["profile_items"] = list(query.profile_items)
+        if query.listed:
+            branches.append(LISTED.format(filter=where))
+            listed = [(source, c.item_id, c.score) for source, found in query.listed.items() for c in found]
+            params |= {
+                "listed_sources": [r[0] for r in listed],
+                "listed_items": [r[1] for r in listed],
+                "listed_scores": [float(r[2]) for r in listed],
+            }
         if query.title_items:
             branches.append(ANCHOR_TITLES)
             params["title_items"] = sorted(query.title_items)
@@ -269,7 +304,9 @@ class RetrievalRepository:
     async def embedding_neighbors(self, content_id: str, *, f: Filters, k: int) -> list[Candidate]:
         """Nearest published items of one item by content embedding (HNSW)."""
         params = {"item": content_id, "k": k, **f.params()}
-        rows = await self.session.execute(text(EMBEDDING_NEIGHBORS.format(filter=f.sql())), params)
+        rows = await self.session.execute(
+            text(EMBEDDING_NEIGHBORS.format(filter=f.sql(), exact=f.order_suffix)), params
+        )
         return [Candidate(r[0], float(r[1]), content_id) for r in rows]
 
     async def link_neighbors(

@@ -101,17 +101,20 @@ async def content(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
 
 async def popular(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
     """Most engaged-with items of all time (a list shared by the process for a few seconds)."""
-    memo[Source.POPULAR.value] = await job.recommender.engagement(
-        job.repo, f=job.filters, k=job.depth, window_hours=None
-    )
+    await _engagement(job, query, memo, Source.POPULAR, None)
 
 
 async def trending(job: RecJob, query: CandidateQuery, memo: Memo) -> None:
     """Most engaged-with items in the trending window before now."""
-    hours = round(job.config.trending_window_days * 24)
-    memo[Source.TRENDING.value] = await job.recommender.engagement(
-        job.repo, f=job.filters, k=job.depth, window_hours=hours
-    )
+    await _engagement(job, query, memo, Source.TRENDING, round(job.config.trending_window_days * 24))
+
+
+async def _engagement(job: RecJob, query: CandidateQuery, memo: Memo, source: Source, hours: int | None) -> None:
+    f = job.filters
+    if f.exclude_user is not None and f.shared:  # a long history: the statement's anti-join filters the list
+        query.listed[source.value] = await job.recommender.shared_list(job.repo, f, hours)
+        return
+    memo[source.value] = await job.recommender.engagement(job.repo, f=f, k=job.depth, window_hours=hours)
 
 
 SERVING: dict[Source, PlanFn] = {

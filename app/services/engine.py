@@ -164,7 +164,7 @@ class Recommender:
 
         The shared list is per (content type, content rules, window) and expires early when an item's
         availability window opens or closes; re-ranking (an id restriction) and long histories query."""
-        since = datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
+        since = self._since(window_hours)
         if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
             return await repo.popular(f=f, k=k, since=since)
         hit = await self._shared_engagement(repo, (f.content_type, f.rules, window_hours), since)
@@ -173,6 +173,15 @@ class Recommender:
         if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
             return await repo.popular(f=f, k=k, since=since)
         return found
+
+    async def shared_list(self, repo: RetrievalRepository, f: Filters, window_hours: int | None) -> list[Candidate]:
+        """The process-wide popular (no window) or trending list for `f`'s content type and rules, before any
+        exclusion (the caller filters it: `CandidateQuery.listed` for long histories)."""
+        key = (f.content_type, f.rules, window_hours)
+        return (await self._shared_engagement(repo, key, self._since(window_hours)))[1]
+
+    def _since(self, window_hours: int | None) -> datetime | None:
+        return datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
 
     async def warm(self) -> None:
         """Load the active model and fill the unfiltered popular and trending lists, so that the first burst

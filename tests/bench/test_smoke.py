@@ -58,7 +58,12 @@ def test_bench_run_writes_the_contract(database_url: str, tmp_path: Path) -> Non
         } <= row.keys()
         assert row["errors"] == 0, row
     assert {r["filtered"] for r in data["recall"]} == {False, True}
-    assert {r["filter"] for r in data["recall"]} == {"none", "content_type", "category+metadata"}
+    assert {r["filter"] for r in data["recall"]} == {
+        "none",
+        "content_type",
+        "category+metadata",
+        "category+metadata (hnsw walk)",
+    }
     assert "500" in data["ratios"]["filtered_over_unfiltered_p99"]
     assert {"size", "filtered", "ef_search", "recall_at_10"} <= data["recall"][0].keys()
     assert "500" in data["ratios"]["graphql_over_sql_p99"]

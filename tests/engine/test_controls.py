@@ -406,3 +406,31 @@ async def test_rerank_bad_input(ml: Query, given: list[str], field: str) -> None
     body = await ml(RERANK, {"u": "1", "ids": given})
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == field
+
+
+async def test_narrow_filter_ranks_neighbours_exactly(ml: Query, ml_state: AppState) -> None:
+    """A category filter ranks similar items by exact cosine over the matching rows, not by the HNSW walk."""
+    body = await ml('{ similarContent(contentId: "1", count: 10, filter: {categories: ["Horror"]}) { contentId } }')
+    got = [i["contentId"] for i in body["data"]["similarContent"]]
+    async with ml_state.sessions() as session:
+        exact = (
+            await session.execute(
+                text(
+                    "SELECT c.content_id FROM content c, content s WHERE s.content_id = '1' AND c.content_id <> '1' "
+                    "AND c.category = 'Horror' AND c.status = 'published' AND c.embedding IS NOT NULL "
+                    "ORDER BY (c.embedding <=> s.embedding) + 0, c.content_id LIMIT 10"
+                )
+            )
+        ).scalars()
+        plan = "\n".join(
+            (
+                await session.execute(
+                    text(
+                        "EXPLAIN SELECT c.content_id FROM content c WHERE c.category = 'Horror' "
+                        "ORDER BY (c.embedding <=> (SELECT embedding FROM content WHERE content_id = '1')) + 0 LIMIT 10"
+                    )
+                )
+            ).scalars()
+        )
+    assert got == list(exact)
+    assert "ix_content_embedding" not in plan  # the suffix keeps the HNSW index out of the plan

@@ -238,6 +238,8 @@ async def test_uncached_request_runs_at_most_three_statements(ml_state: AppState
         # the active model and event weights are re-read at most every 2 s per process, not per request
         per_request = [s for s in statements if "FROM model_versions" not in s and "FROM event_types" not in s]
         assert len(per_request) <= 3, per_request
+        # the popular list is the process's shared one, filtered in the candidate statement (no aggregate)
+        assert not [s for s in per_request if "count(DISTINCT" in s], user
 
 
 async def test_concurrent_requests_share_one_popularity_aggregate(ml_state: AppState) -> None:
@@ -304,3 +306,17 @@ async def test_content_similar_runs_two_statements(ml: Query, ml_state: AppState
     assert len(statements) == 2, statements
     missing = await ml('{ similarContent(contentId: "no-such-item") { contentId } }')
     assert error_codes(missing) == ["NOT_FOUND"]
+
+
+async def test_long_history_popular_excludes_everything_consumed(ml_state: AppState) -> None:
+    """A user whose history is longer than one read gets popular items minus all consumed ones (anti-join)."""
+    from app.services.recommendations import RecRequest, recommend
+    from app.services.request import Strategy
+
+    result = await recommend(
+        ml_state.recommender, RecRequest(user_id="414", count=20, strategy=Strategy.POPULAR), request_id="long"
+    )
+    async with ml_state.sessions() as session:
+        consumed = set((await session.execute(text("SELECT content_id FROM events WHERE user_id = '414'"))).scalars())
+    assert len(consumed) > ml_state.recommender.serving_config().history_events
+    assert len(result.items) == 20 and not {i.content_id for i in result.items} & consumed
