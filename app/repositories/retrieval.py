@@ -74,6 +74,16 @@ COLLABORATIVE = """
  ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))){exact}
  LIMIT :k)"""
 
+# Exact ranking for narrow filters: the matching content rows first (bitmap scans; OFFSET 0 keeps the planner
+# from sorting every item's factors and probing content afterwards), then their factors.
+COLLABORATIVE_EXACT = """
+(SELECT 'collaborative', f.content_id,
+        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
+ FROM (SELECT c.content_id FROM content c WHERE {filter} OFFSET 0) c
+ JOIN item_factors f ON f.model_version_id = {version} AND f.content_id = c.content_id
+ ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))) + 0
+ LIMIT :k)"""
+
 PROFILE = "(SELECT avg(p.embedding) FROM content p WHERE p.content_id = ANY(CAST(:profile_items AS text[])))"
 CONTENT = f"""
 (SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL
@@ -282,7 +292,9 @@ class RetrievalRepository:
             }
         if query.user_vector is not None and version is not None:
             branches.append(
-                COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where, exact=f.order_suffix)
+                (COLLABORATIVE_EXACT if f.exact else COLLABORATIVE).format(
+                    version=version, dim=int(query.dim), filter=where, exact=f.order_suffix
+                )
             )
             params["user_vector"] = _vector_literal(query.user_vector)
         if query.profile_items:
