@@ -34,6 +34,9 @@ CONTENT_COLUMNS = [
 ]
 EVENT_COLUMNS = ["event_id", "user_id", "content_id", "event_type", "value", "timestamp"]
 KEY_COLUMNS = ["event_id", "user_id", "timestamp"]
+# Index builds after a load: enough memory for a 1M-item HNSW graph (~2.5 GB) to be built in memory rather
+# than spilled (pgvector's "graph no longer fits" slow path); an upper bound, small loads use less.
+INDEX_BUILD = "SET maintenance_work_mem = '4GB'; SET max_parallel_maintenance_workers = 2"
 
 
 def dsn(url: str) -> str:
@@ -98,7 +101,7 @@ async def load(url: str, spec: synth.Spec, *, fresh: bool = False, progress: Pro
         for name, _ in indexes:
             await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         await _copy_all(conn, spec, report, say)
-        await conn.execute("SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = 2")
+        await conn.execute(INDEX_BUILD)
         for name, ddl in indexes:
             say(f"index {name}")
             report.index_seconds[name] = await _timed(conn, ddl)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import text
 
-from app.bench import synth
+from app.bench import load, synth
 from app.config import Settings
 from app.db import SessionFactory
 from app.ml.als import ALSModel
@@ -88,7 +88,8 @@ async def _store(sessions: SessionFactory, model: ALSModel, events: int, links: 
         await LinkRepository(session).write(version.id, links)
         store_s = time.perf_counter() - started
         started = time.perf_counter()
-        await session.execute(text("SET maintenance_work_mem = '1GB'"))
+        for setting in load.INDEX_BUILD.split("; "):
+            await session.execute(text(setting))
         # same DDL as ModelVersionRepository.write_item_factors, timed on its own here
         await repo.write_item_factors(version.id, [], np.zeros((0, model.item_factors.shape[1]), dtype=np.float32))
         index_s = time.perf_counter() - started

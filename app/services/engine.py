@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from app.repositories.model_versions import ModelVersionRepository
 from app.repositories.retrieval import Filters, RetrievalRepository
 from app.services.cache import Cache
 
+logger = logging.getLogger(__name__)
 MEMO_SECONDS = 2.0
 # the popular/trending aggregates scan every event in their window: share one top list per
 # (content type, window) for a few seconds and filter each user's exclusions in Python
@@ -36,6 +38,15 @@ GLOBAL_GENERATION = "gen:global"
 WINDOW_MEMO_SECONDS = 60.0
 EngagementKey = tuple[str | None, ContentRules | None, int | None]
 EXTRA_VERSIONS = 4  # non-active model versions (experiment arms) kept in memory
+
+
+@dataclass(frozen=True)
+class SharedList:
+    """A popular/trending top list shared by a process's requests (monotonic times)."""
+
+    fresh_until: float  # refreshed in the background after this
+    valid_until: float  # an item enters or leaves its availability window here: never served after it
+    items: list[Candidate]
 
 
 async def _load_model(repo: ModelVersionRepository, version: ModelVersion) -> ActiveModel:
@@ -96,8 +107,10 @@ class Recommender:
         self._checked_at = 0.0
         self._weights: dict[str, float] = {}
         self._weights_at = 0.0
-        self._engagement: dict[EngagementKey, tuple[float, list[Candidate]]] = {}
+        self._engagement: dict[EngagementKey, SharedList] = {}
         self._engagement_locks: dict[EngagementKey, asyncio.Lock] = {}
+        self._refreshing: set[EngagementKey] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._window_change: datetime | None = None
         self._window_at = -WINDOW_MEMO_SECONDS
         self._generation = 0
@@ -167,18 +180,17 @@ class Recommender:
         since = self._since(window_hours)
         if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
             return await repo.popular(f=f, k=k, since=since)
-        hit = await self._shared_engagement(repo, (f.content_type, f.rules, window_hours), since)
+        shared = await self._shared_engagement(repo, (f.content_type, f.rules, window_hours))
         excluded = set(f.exclude)
-        found = [c for c in hit[1] if c.item_id not in excluded][:k]
-        if len(found) < k and len(hit[1]) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
+        found = [c for c in shared if c.item_id not in excluded][:k]
+        if len(found) < k and len(shared) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
             return await repo.popular(f=f, k=k, since=since)
         return found
 
     async def shared_list(self, repo: RetrievalRepository, f: Filters, window_hours: int | None) -> list[Candidate]:
         """The process-wide popular (no window) or trending list for `f`'s content type and rules, before any
         exclusion (the caller filters it: `CandidateQuery.listed` for long histories)."""
-        key = (f.content_type, f.rules, window_hours)
-        return (await self._shared_engagement(repo, key, self._since(window_hours)))[1]
+        return await self._shared_engagement(repo, (f.content_type, f.rules, window_hours))
 
     def _since(self, window_hours: int | None) -> datetime | None:
         return datetime.fromtimestamp(self.clock(), UTC) - timedelta(hours=window_hours) if window_hours else None
@@ -193,26 +205,49 @@ class Recommender:
             for window in (None, hours):
                 await self.engagement(repo, f=Filters(), k=1, window_hours=window)
 
-    async def _shared_engagement(
-        self, repo: RetrievalRepository, key: EngagementKey, since: datetime | None
-    ) -> tuple[float, list[Candidate]]:
-        """The shared top list for `key`, computed by one request at a time (single flight): requests
-        arriving while it is computed wait for that result instead of each running the aggregate."""
+    async def _shared_engagement(self, repo: RetrievalRepository, key: EngagementKey) -> list[Candidate]:
+        """The shared top list for `key`. A list past its few seconds is still served while it is valid (no
+        availability window has changed since) and refreshed by one background task, so requests never wait
+        for the aggregate once a list exists; a missing or invalid list is computed by one request at a time
+        (single flight), the others waiting for that result instead of each running the aggregate."""
         hit = self._engagement.get(key)
-        if hit is not None and time.monotonic() < hit[0]:
-            return hit
+        if hit is not None and time.monotonic() < hit.valid_until:
+            if time.monotonic() >= hit.fresh_until:
+                self._refresh_in_background(key)
+            return hit.items
         lock = self._engagement_locks.setdefault(key, asyncio.Lock())
         async with lock:
             hit = self._engagement.get(key)
-            if hit is None or time.monotonic() >= hit[0]:
-                content_type, rules, _ = key
-                top = await repo.popular(f=Filters(content_type, rules=rules), k=ENGAGEMENT_DEPTH, since=since)
-                hit = self._engagement[key] = (await self._memo_deadline(repo), top)
-        return hit
+            if hit is None or time.monotonic() >= hit.valid_until:
+                hit = self._engagement[key] = await self._compute_list(repo, key)
+        return hit.items
 
-    async def _memo_deadline(self, repo: RetrievalRepository) -> float:
-        """Monotonic time a shared list stays valid: ENGAGEMENT_MEMO_SECONDS or until the next window change."""
-        return time.monotonic() + min(ENGAGEMENT_MEMO_SECONDS, await self.seconds_to_window_change(repo))
+    async def _compute_list(self, repo: RetrievalRepository, key: EngagementKey) -> SharedList:
+        content_type, rules, window_hours = key
+        since = self._since(window_hours)
+        top = await repo.popular(f=Filters(content_type, rules=rules), k=ENGAGEMENT_DEPTH, since=since)
+        until_change = await self.seconds_to_window_change(repo)
+        now = time.monotonic()
+        return SharedList(now + min(ENGAGEMENT_MEMO_SECONDS, until_change), now + until_change, top)
+
+    def _refresh_in_background(self, key: EngagementKey) -> None:
+        if key in self._refreshing:
+            return
+        self._refreshing.add(key)
+        task = asyncio.ensure_future(self._refresh(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh(self, key: EngagementKey) -> None:
+        try:
+            async with self.reads.session() as session:
+                fresh = await self._compute_list(RetrievalRepository(session), key)
+            if key in self._engagement:  # not forgotten meanwhile (an activation clears the lists)
+                self._engagement[key] = fresh
+        except Exception:  # the stale list stays until it is invalid; the next request tries again
+            logger.exception("refreshing a shared popularity list failed")
+        finally:
+            self._refreshing.discard(key)
 
     async def seconds_to_window_change(self, repo: RetrievalRepository) -> float:
         """Seconds until an item next enters or leaves its availability window (inf when none will).
@@ -250,5 +285,7 @@ class Recommender:
         self.forget_model()
 
     def close(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker thread and any list refresh under way."""
+        for task in self._tasks:
+            task.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)

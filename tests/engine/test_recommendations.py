@@ -320,3 +320,28 @@ async def test_long_history_popular_excludes_everything_consumed(ml_state: AppSt
         consumed = set((await session.execute(text("SELECT content_id FROM events WHERE user_id = '414'"))).scalars())
     assert len(consumed) > ml_state.recommender.serving_config().history_events
     assert len(result.items) == 20 and not {i.content_id for i in result.items} & consumed
+
+
+async def test_stale_shared_list_is_served_and_refreshed_in_background(ml_state: AppState) -> None:
+    """Past its few seconds a still-valid list answers at once and is refreshed by one background task;
+    a list an availability window change made invalid is never served."""
+    import time
+
+    from app.ml.hybrid import Candidate
+    from app.repositories.retrieval import Filters, RetrievalRepository
+    from app.services.engine import SharedList
+
+    recommender = ml_state.recommender
+    recommender.forget_model()
+    key = (None, None, None)
+    recommender._engagement[key] = SharedList(time.monotonic() - 1, float("inf"), [Candidate("1", 99.0)])
+    async with ml_state.sessions() as session:
+        repo = RetrievalRepository(session)
+        stale = await recommender.engagement(repo, f=Filters(), k=5, window_hours=None)
+        assert [c.item_id for c in stale] == ["1"]  # served from the stale list, no waiting
+        await asyncio.gather(*list(recommender._tasks))
+        fresh = recommender._engagement[key]
+        assert len(fresh.items) > 5 and fresh.fresh_until > time.monotonic()
+        recommender._engagement[key] = SharedList(time.monotonic() - 1, time.monotonic() - 1, [Candidate("1", 9.0)])
+        recomputed = await recommender.engagement(repo, f=Filters(), k=5, window_hours=None)
+    assert len(recomputed) == 5 and recomputed[0].score != 9.0
