@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Content
+from app.repositories.arrays import among
 from app.repositories.filters import ContentRules, eligible, matches
 
 # ts_rank weights for {D, C, B, A}: title 10, description 5, tags 1 (the LLD's), scaled to [0, 1].
@@ -42,12 +43,12 @@ class ContentRepository:
 
     async def list_by_ids(self, content_ids: Sequence[str]) -> list[Content]:
         """The items among `content_ids` that exist."""
-        rows = await self.session.scalars(select(Content).where(Content.content_id.in_(content_ids)))
+        rows = await self.session.scalars(select(Content).where(among(Content.content_id, content_ids)))
         return list(rows)
 
     async def existing_ids(self, content_ids: Sequence[str]) -> set[str]:
         """Which of `content_ids` exist."""
-        rows = await self.session.scalars(select(Content.content_id).where(Content.content_id.in_(content_ids)))
+        rows = await self.session.scalars(select(Content.content_id).where(among(Content.content_id, content_ids)))
         return set(rows)
 
     @staticmethod
@@ -118,7 +119,7 @@ class ContentRepository:
     async def any_window(self, content_ids: Sequence[str]) -> bool:
         """Whether any of these items has an availability bound set."""
         window = or_(Content.available_from.is_not(None), Content.expires_at.is_not(None))
-        stmt = select(Content.content_id).where(Content.content_id.in_(content_ids), window).limit(1)
+        stmt = select(Content.content_id).where(among(Content.content_id, content_ids), window).limit(1)
         return await self.session.scalar(stmt) is not None
 
     async def eligible_ids(self, content_ids: Sequence[str], rules: ContentRules | None) -> set[str]:
@@ -133,7 +134,7 @@ class ContentRepository:
         if not boosts or not content_ids:
             return {}
         columns = [case((matches(rules), literal(factor)), else_=literal(1.0)) for rules, factor in boosts]
-        stmt = select(Content.content_id, *columns).where(Content.content_id.in_(content_ids))
+        stmt = select(Content.content_id, *columns).where(among(Content.content_id, content_ids))
         out: dict[str, float] = {}
         for row in await self.session.execute(stmt):
             product = float(np.prod([float(v) for v in row[1:]]))

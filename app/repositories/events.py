@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Event, EventKey
 from app.repositories import bulk
+from app.repositories.arrays import among
 
 COPY_THRESHOLD = 50  # below this a plain INSERT is cheaper than COPY through a staging table
 EVENTS = cast(Table, Event.__table__)
@@ -52,7 +53,7 @@ class EventRepository:
         """Of these event ids, those stored for a different user than the one given."""
         if not owners:
             return set()
-        stmt = select(EventKey.event_id, EventKey.user_id).where(EventKey.event_id.in_(list(owners)))
+        stmt = select(EventKey.event_id, EventKey.user_id).where(among(EventKey.event_id, owners))
         return {row[0] for row in await self.session.execute(stmt) if row[1] != owners[row[0]]}
 
     async def get_by_ids(self, event_ids: Sequence[uuid.UUID]) -> list[Event]:
@@ -60,7 +61,7 @@ class EventRepository:
         stmt = (
             select(Event)
             .join(EventKey, and_(EventKey.event_id == Event.event_id, EventKey.timestamp == Event.timestamp))
-            .where(EventKey.event_id.in_(event_ids))
+            .where(among(EventKey.event_id, event_ids))
         )
         return list(await self.session.scalars(stmt))
 
@@ -86,7 +87,7 @@ class EventRepository:
                 .over(partition_by=Event.user_id, order_by=(Event.timestamp.desc(), Event.event_id.desc()))
                 .label("rn"),
             )
-            .where(Event.user_id.in_(user_ids))
+            .where(among(Event.user_id, user_ids))
             .subquery()
         )
         stmt = select(Event).from_statement(
@@ -96,5 +97,5 @@ class EventRepository:
 
     async def count_for_users(self, user_ids: Sequence[str]) -> dict[str, int]:
         """Events per user."""
-        stmt = select(Event.user_id, func.count()).where(Event.user_id.in_(user_ids)).group_by(Event.user_id)
+        stmt = select(Event.user_id, func.count()).where(among(Event.user_id, user_ids)).group_by(Event.user_id)
         return {row[0]: int(row[1]) for row in await self.session.execute(stmt)}

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import aliased
 
 from app.models import Content
+from app.repositories.arrays import among
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,9 @@ def rules_clause(rules: ContentRules, table: Any = Content) -> list[ColumnElemen
     """The predicates of the rules alone (no status, window or exclusions)."""
     out: list[ColumnElement[bool]] = []
     if rules.content_types:
-        out.append(table.content_type.in_(rules.content_types))
+        out.append(among(table.content_type, rules.content_types))
     if rules.categories:
-        out.append(table.category.in_(rules.categories))
+        out.append(among(table.category, rules.categories))
     if rules.tags_any:
         out.append(table.tags.overlap(list(rules.tags_any)))
     if rules.tags_all:
@@ -124,7 +125,7 @@ def eligible(
     if exclude:
         out.append(table.content_id.not_in(list(exclude)))
     if only is not None:
-        out.append(table.content_id.in_(list(only)))
+        out.append(among(table.content_id, only))
     return out
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.hybrid import Candidate
 from app.models import Content
+from app.repositories.arrays import among
 from app.repositories.filters import ContentRules, eligible_sql
 
 TITLES = "title"
@@ -347,7 +348,7 @@ class RetrievalRepository:
     async def embeddings(self, content_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored embeddings of these items (MMR diversity)."""
         stmt = select(Content.content_id, Content.embedding).where(
-            Content.content_id.in_(content_ids), Content.embedding.is_not(None)
+            among(Content.content_id, content_ids), Content.embedding.is_not(None)
         )
         return {r[0]: np.asarray(r[1], dtype=np.float32) for r in await self.session.execute(stmt)}
 
@@ -362,6 +363,6 @@ class RetrievalRepository:
     async def titles(self, content_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """(title, content type) of these items, for explanations."""
         stmt = select(Content.content_id, Content.title, Content.content_type).where(
-            Content.content_id.in_(content_ids)
+            among(Content.content_id, content_ids)
         )
         return {r[0]: (r[1], r[2]) for r in await self.session.execute(stmt)}

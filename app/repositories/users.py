@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import EventKey, User, UserFactor
+from app.repositories.arrays import among
 
 
 class UserRepository:
@@ -25,7 +26,7 @@ class UserRepository:
 
     async def list_by_ids(self, user_ids: Sequence[str]) -> list[User]:
         """The users among `user_ids` that exist."""
-        rows = await self.session.scalars(select(User).where(User.user_id.in_(user_ids)))
+        rows = await self.session.scalars(select(User).where(among(User.user_id, user_ids)))
         return list(rows)
 
     async def list_ids(self) -> list[str]:
