@@ -55,12 +55,13 @@ def filtered_ratios(results: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def write(outcome: Outcome, folder: Path) -> None:
-    """Write everything into `folder`."""
+def write(outcome: Outcome, folder: Path, *, plots: bool = True) -> None:
+    """Write everything into `folder` (`plots=False`: the JSON and markdown of a step, mid-run)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "bench.json").write_text(json.dumps(asdict(outcome), indent=2, default=str) + "\n")
     (folder / "bench.md").write_text(markdown(outcome))
-    plot(outcome.results, folder)
+    if plots:
+        plot(outcome.results, folder)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> list[str]:

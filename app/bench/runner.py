@@ -102,6 +102,7 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
     say(f"[{size}] load {spec.as_dict()}")
     loaded = asyncio.run(load.load(url, spec, fresh=options.fresh, progress=lambda m: say(f"[{size}] {m}")))
     outcome.load[str(size)] = asdict(loaded) | {"stored": asyncio.run(_stored_load(url))}
+    report.write(outcome, options.output, plots=False)  # each step's figures are on disk as soon as it ends
     say(f"[{size}] train")
     timing = asyncio.run(_train(url, settings, spec, store=not loaded.reused))
     outcome.train[str(size)] = asdict(timing)
@@ -116,6 +117,7 @@ def _one_size(options: Options, settings: Settings, base: str, size: int, outcom
             per_request=timing.events,
         ).row()
     )
+    report.write(outcome, options.output, plots=False)
     users = asyncio.run(_users(url, max(options.recorded_users, options.plan.cached_users), options.seed))
     say(f"[{size}] record the SQL of {options.recorded_users} uncached requests")
     recording = asyncio.run(sqlpath.record(url, users[: options.recorded_users], settings))
