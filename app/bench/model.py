@@ -16,7 +16,7 @@ from app.ml.gate import EventArrays
 from app.ml.links import LinkRow
 from app.ml.serving import default_config
 from app.ml.signals import event_weights
-from app.ml.training import fit, interactions, link_tables
+from app.ml.training import fit, interactions, link_embeddings, link_tables
 from app.repositories import bulk
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.links import LinkRepository
@@ -57,8 +57,7 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     inter = interactions(arrays, config, now=time.time())
     model, _ = fit(arrays, config, seed=settings.training_seed, inter=inter)
     fit_s = time.perf_counter() - started
-    async with sessions() as session:
-        embedded = await LinkRepository(session).embeddings()
+    embedded = await link_embeddings(sessions)
     links, _stats = link_tables(arrays, inter, model, embedded, config)
     store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
     return TrainTiming(

@@ -124,6 +124,16 @@ def fit(
     return model, stats
 
 
+async def link_embeddings(sessions: SessionFactory) -> tuple[list[str], np.ndarray]:
+    """The stored embeddings the embedding-neighbour table is built from; none past `COSINE_MAX_ITEMS`
+    items, where that table is not built (a million vectors cost gigabytes to load for nothing)."""
+    async with sessions() as session:
+        repo = LinkRepository(session)
+        if await repo.embedded_count() > links.COSINE_MAX_ITEMS:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return await repo.embeddings()
+
+
 def link_tables(
     events: EventArrays,
     inter: Interactions,
@@ -215,8 +225,7 @@ async def train(
     if step:
         step("fit", 1, 1)
         step("links", 0, 1)
-    async with sessions() as session:
-        embedded = await LinkRepository(session).embeddings()
+    embedded = await link_embeddings(sessions)
     rows, link_stats = await asyncio.to_thread(link_tables, events, inter, model, embedded, config)
     report.stats |= link_stats
     if step:

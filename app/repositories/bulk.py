@@ -112,7 +112,7 @@ async def fetch_training_events(session: AsyncSession) -> list[Any]:
 async def copy_links(session: AsyncSession, version_id: int, rows: Sequence[tuple[str, str, str, float]]) -> None:
     """COPY (source, content, neighbour, weight) links of a model version into `item_links`."""
     driver = await _raw(session)
-    records = [(version_id, s, a, b, w) for s, a, b, w in rows]
+    records = ((version_id, s, a, b, w) for s, a, b, w in rows)  # streamed: no second list of every row
     await driver.copy_records_to_table(
         "item_links", records=records, columns=["model_version_id", "source", "content_id", "neighbor_id", "weight"]
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.ml.links import LinkRow
@@ -66,6 +66,10 @@ class LinkRepository:
             ItemLink.model_version_id == version_id, ItemLink.source == source.value
         )
         return [(r[0], r[1], float(r[2])) for r in await self.session.execute(stmt)]
+
+    async def embedded_count(self) -> int:
+        """How many items have a stored embedding."""
+        return int(await self.session.scalar(select(func.count()).where(Content.embedding.is_not(None))) or 0)
 
     async def embeddings(self) -> tuple[list[str], np.ndarray]:
         """Every stored content embedding (ids sorted), for the embedding neighbour table."""
