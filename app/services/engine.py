@@ -110,6 +110,7 @@ class Recommender:
         self._engagement: dict[EngagementKey, SharedList] = {}
         self._engagement_locks: dict[EngagementKey, asyncio.Lock] = {}
         self._refreshing: set[EngagementKey] = set()
+        self._lists_epoch = 0
         self._tasks: set[asyncio.Future[None]] = set()
         self._window_change: datetime | None = None
         self._window_at = -WINDOW_MEMO_SECONDS
@@ -167,7 +168,7 @@ class Recommender:
     def forget_model(self) -> None:
         """Re-read the active version (and the popularity lists) on next use."""
         self._checked_at = 0.0
-        self._engagement.clear()
+        self._forget_lists()
         self._window_at = -WINDOW_MEMO_SECONDS
 
     async def engagement(
@@ -199,6 +200,8 @@ class Recommender:
         """Load the active model and fill the unfiltered popular and trending lists, so that the first burst
         of requests after start-up finds them (rather than waiting in line for them)."""
         await self.active_model()
+        (generation,) = await self.cache.get_many([GLOBAL_GENERATION])
+        self.note_generation(int(generation or 0))  # so that the first request does not drop these lists
         hours = round(self.serving_config().trending_window_days * 24)
         async with self.sessions() as session:
             repo = RetrievalRepository(session)
@@ -239,10 +242,11 @@ class Recommender:
         task.add_done_callback(self._tasks.discard)
 
     async def _refresh(self, key: EngagementKey) -> None:
+        epoch = self._lists_epoch
         try:
             async with self.reads.session() as session:
                 fresh = await self._compute_list(RetrievalRepository(session), key)
-            if key in self._engagement:  # not forgotten meanwhile (an activation clears the lists)
+            if self._lists_epoch == epoch and key in self._engagement:  # not forgotten meanwhile
                 self._engagement[key] = fresh
         except Exception:  # the stale list stays until it is invalid; the next request tries again
             logger.exception("refreshing a shared popularity list failed")
@@ -266,10 +270,16 @@ class Recommender:
         return max((self._window_change - now).total_seconds(), 0.0)
 
     def note_generation(self, generation: int) -> None:
-        """The global cache generation a request saw; a change means the catalog's windows may have too."""
+        """The global cache generation a request saw; a change means the catalog (its windows, statuses) may
+        have changed too: the shared lists are dropped, so none outlives an item's eligibility."""
         if generation != self._generation:
             self._generation = generation
             self._window_at = -WINDOW_MEMO_SECONDS
+            self._forget_lists()
+
+    def _forget_lists(self) -> None:
+        self._engagement.clear()
+        self._lists_epoch += 1  # a refresh started before this must not write its (older) list back
 
     async def event_weights(self) -> dict[str, float]:
         """Event type weights, re-read every couple of seconds."""

@@ -345,3 +345,23 @@ async def test_stale_shared_list_is_served_and_refreshed_in_background(ml_state:
         recommender._engagement[key] = SharedList(time.monotonic() - 1, time.monotonic() - 1, [Candidate("1", 9.0)])
         recomputed = await recommender.engagement(repo, f=Filters(), k=5, window_hours=None)
     assert len(recomputed) == 5 and recomputed[0].score != 9.0
+
+
+async def test_catalog_change_drops_the_shared_lists(ml_state: AppState) -> None:
+    """A content write anywhere bumps the global generation; the next request here drops every shared list,
+    so a list never outlives an item's eligibility (and a refresh begun before the change does not write back)."""
+    from app.services.engine import GLOBAL_GENERATION
+    from app.services.recommendations import RecRequest, recommend
+
+    recommender = ml_state.recommender
+    recommender.forget_model()
+    await recommender.warm()
+    assert recommender._engagement
+    epoch = recommender._lists_epoch
+    await recommender.cache.incr(GLOBAL_GENERATION)  # another process's content write (this one's lists stay)
+    assert recommender._engagement
+    (generation,) = await recommender.cache.get_many([GLOBAL_GENERATION])
+    recommender.note_generation(int(generation or 0))
+    assert not recommender._engagement and recommender._lists_epoch == epoch + 1
+    result = await recommend(recommender, RecRequest(user_id="after-bump", count=5), request_id="bump")
+    assert len(result.items) == 5 and recommender._engagement  # recomputed on demand
