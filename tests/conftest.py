@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -185,3 +188,18 @@ def gql(client: httpx.AsyncClient, admin_key: str) -> GQL:
 def error_codes(body: dict[str, Any]) -> list[str]:
     """The `extensions.code` of each error in a response."""
     return [e.get("extensions", {}).get("code") for e in body.get("errors") or []]
+
+
+@contextmanager
+def recorded_sql(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements `engine` sends inside the block, in order."""
+    statements: list[str] = []
+
+    def listener(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa_event.listen(engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        sa_event.remove(engine.sync_engine, "before_cursor_execute", listener)

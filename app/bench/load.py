@@ -36,7 +36,7 @@ EVENT_COLUMNS = ["event_id", "user_id", "content_id", "event_type", "value", "ti
 KEY_COLUMNS = ["event_id", "user_id", "timestamp"]
 # Index builds after a load: enough memory for a 1M-item HNSW graph (~2.5 GB) to be built in memory rather
 # than spilled (pgvector's "graph no longer fits" slow path); an upper bound, small loads use less.
-INDEX_BUILD = "SET maintenance_work_mem = '4GB'; SET max_parallel_maintenance_workers = 2"
+INDEX_BUILD = ("SET maintenance_work_mem = '4GB'", "SET max_parallel_maintenance_workers = 2")
 
 
 def dsn(url: str) -> str:
@@ -101,7 +101,8 @@ async def load(url: str, spec: synth.Spec, *, fresh: bool = False, progress: Pro
         for name, _ in indexes:
             await conn.execute(f'DROP INDEX IF EXISTS "{name}"')
         await _copy_all(conn, spec, report, say)
-        await conn.execute(INDEX_BUILD)
+        for setting in INDEX_BUILD:
+            await conn.execute(setting)
         for name, ddl in indexes:
             say(f"index {name}")
             report.index_seconds[name] = await _timed(conn, ddl)

@@ -87,7 +87,7 @@ async def _store(sessions: SessionFactory, model: ALSModel, events: int, links: 
         await LinkRepository(session).write(version.id, links)
         store_s = time.perf_counter() - started
         started = time.perf_counter()
-        for setting in load.INDEX_BUILD.split("; "):
+        for setting in load.INDEX_BUILD:
             await session.execute(text(setting))
         # same DDL as ModelVersionRepository.write_item_factors, timed on its own here
         await repo.write_item_factors(version.id, [], np.zeros((0, model.item_factors.shape[1]), dtype=np.float32))

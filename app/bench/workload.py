@@ -79,36 +79,13 @@ async def recommendations(base_url: str, users: list[str], size: int, plan: Plan
                 ctx = {"bench": f"{run}-{c}-{i}-f"}
                 await _post(http, RECOMMEND_FILTERED, {"u": users[i % len(users)], "ctx": ctx, "f": synth.FILTER})
 
-            out.append(
-                await measure(
-                    cached,
-                    total=plan.cached_per_level,
-                    concurrency=c,
-                    size=size,
-                    operation="recommendations",
-                    cached=True,
-                )
-            )
-            out.append(
-                await measure(
-                    uncached,
-                    total=plan.uncached_per_level,
-                    concurrency=c,
-                    size=size,
-                    operation="recommendations",
-                    cached=False,
-                )
-            )
-            out.append(
-                await measure(
-                    filtered,
-                    total=plan.uncached_per_level,
-                    concurrency=c,
-                    size=size,
-                    operation="recommendations_filtered",
-                    cached=False,
-                )
-            )
+            for fn, total, operation, is_cached in (
+                (cached, plan.cached_per_level, "recommendations", True),
+                (uncached, plan.uncached_per_level, "recommendations", False),
+                (filtered, plan.uncached_per_level, "recommendations_filtered", False),
+            ):
+                stats = await measure(fn, total=total, concurrency=c, size=size, operation=operation, cached=is_cached)
+                out.append(stats)
     return out
 
 

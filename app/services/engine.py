@@ -178,14 +178,13 @@ class Recommender:
 
         The shared list is per (content type, content rules, window) and expires early when an item's
         availability window opens or closes; re-ranking (an id restriction) and long histories query."""
-        since = self._since(window_hours)
         if f.exclude_user is not None or not f.shared:  # the shared list cannot know a long history
-            return await repo.popular(f=f, k=k, since=since)
+            return await repo.popular(f=f, k=k, since=self._since(window_hours))
         shared = await self._shared_engagement(repo, (f.content_type, f.rules, window_hours))
         excluded = set(f.exclude)
         found = [c for c in shared if c.item_id not in excluded][:k]
         if len(found) < k and len(shared) >= ENGAGEMENT_DEPTH:  # exclusions ate the shared list
-            return await repo.popular(f=f, k=k, since=since)
+            return await repo.popular(f=f, k=k, since=self._since(window_hours))
         return found
 
     async def shared_list(self, repo: RetrievalRepository, f: Filters, window_hours: int | None) -> list[Candidate]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.context import AppState
 from app.schema.schema import schema
 from app.services import auth
-from tests.conftest import GQL, error_codes
+from tests.conftest import GQL, error_codes, recorded_sql
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,21 +85,6 @@ def test_every_type_field_and_argument_has_a_description() -> None:
     assert missing == []
 
 
-@contextmanager
-def counted(state: AppState) -> Iterator[list[str]]:
-    """Collect the SQL statements run inside the block."""
-    statements: list[str] = []
-
-    def listener(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
-        yield statements
-    finally:
-        event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
-
-
 async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -> None:
     contents = [{"id": f"n{i}", "title": f"T{i}", "contentType": "VIDEO"} for i in range(50)]
     await gql("mutation($i: [ContentInput!]!) { upsertContents(inputs: $i) { accepted } }", {"i": contents})
@@ -110,7 +93,7 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
     query = '{ events(userId: "%s", first: 50) { edges { node { content { title } user { id email } } } } }'
     counts = []
     for user in ("u1", "u2"):
-        with counted(state) as statements:
+        with recorded_sql(state.engine) as statements:
             body = await gql(query % user)
         assert len(body["data"]["events"]["edges"]) == 5
         counts.append(len(statements))
@@ -119,7 +102,7 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
         f'u{i}: user(id: "u{i}") {{ events(first: 5) {{ totalCount edges {{ node {{ content {{ title }} }} }} }} }}'
         for i in range(10)
     )
-    with counted(state) as statements:
+    with recorded_sql(state.engine) as statements:
         body = await gql(users)
     assert all(body["data"][f"u{i}"]["events"]["totalCount"] == 5 for i in range(10))
     assert len(statements) <= 8, statements

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from app.context import AppState
 from app.services import events as event_service
-from tests.conftest import GQL, error_codes
+from tests.conftest import GQL, error_codes, recorded_sql
 
 UPSERT_USER = "mutation($input: UserInput!) { upsertUser(input: $input) { id email segments status privacySettings { dataSharing personalization } } }"
 LOG = "mutation($input: EventInput!) { logEvent(input: $input) { duplicate event { id userId contentId eventType value timestamp } } }"
@@ -267,13 +267,7 @@ async def test_large_batch_takes_the_copy_path_idempotently(gql: GQL, state: App
 
 async def test_known_event_types_are_not_read_per_event(gql: GQL, state: AppState) -> None:
     """Types in the process memo spare each logged event a read; a type it has not seen yet is read."""
-    from sqlalchemy import event as sa_event
-
     await seed_content(gql, "memo-c")
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
 
     async def log(kind: str, known: set[str]) -> event_service.LoggedBatch:
         async with state.sessions() as session:
@@ -281,15 +275,12 @@ async def test_known_event_types_are_not_read_per_event(gql: GQL, state: AppStat
             return await event_service.log_events(session, inputs=inputs, max_batch=1, known_types=known)
 
     await gql('mutation { setEventTypeWeight(eventType: "memo_fresh", weight: 2) { weight } }')
-    sa_event.listen(state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with recorded_sql(state.engine) as statements:
         hit = await log("view", {"view", "like"})
-        reads_on_hit = [s for s in statements if "FROM event_types" in s]
-        statements.clear()
+    reads_on_hit = [s for s in statements if "FROM event_types" in s]
+    with recorded_sql(state.engine) as statements:
         fresh = await log("memo_fresh", {"view", "like"})  # created after the memo was read: checked in the table
-        reads_on_miss = [s for s in statements if "FROM event_types" in s]
-    finally:
-        sa_event.remove(state.engine.sync_engine, "before_cursor_execute", listener)
+    reads_on_miss = [s for s in statements if "FROM event_types" in s]
     assert hit.outcome.accepted == 1 and reads_on_hit == []
     assert fresh.outcome.accepted == 1 and reads_on_miss
     unknown = await log("memo_never", {"view"})

@@ -7,11 +7,10 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from app.context import AppState
-from tests.conftest import error_codes
+from tests.conftest import error_codes, recorded_sql
 from tests.engine.conftest import Query
 
 RECS = """query($u: ID!, $n: Int!, $t: ContentType, $s: Strategy!, $x: [ID!]) {
@@ -177,18 +176,11 @@ async def test_count_out_of_range(ml: Query, count: int) -> None:
 
 
 async def test_hundred_items_constant_statements(ml: Query, ml_state: AppState) -> None:
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
-
     query = '{ recommendations(userId: "%s", count: %d, strategy: POPULAR) { items { content { title } } } }'
     counts = []
     for user, n in (("7", 10), ("8", 100)):
-        statements.clear()
-        sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
-        body = await ml(query % (user, n))
-        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
+        with recorded_sql(ml_state.engine) as statements:
+            body = await ml(query % (user, n))
         assert len(body["data"]["recommendations"]["items"]) == n
         counts.append(len(statements))
     # Memoised model/weight lookups may add one statement; what matters is: not one per item.
@@ -220,20 +212,11 @@ async def test_uncached_request_runs_at_most_three_statements(ml_state: AppState
     from app.services.recommendations import RecRequest, recommend
 
     recommender = ml_state.recommender
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
-
     # 414 has thousands of events: its consumed items are excluded by an anti-join, not shipped as ids
     for user in ("21", "414"):
         await recommend(recommender, RecRequest(user_id="20", count=5), request_id="warm")  # warms the memos
-        statements.clear()
-        sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
-        try:
+        with recorded_sql(ml_state.engine) as statements:
             result = await recommend(recommender, RecRequest(user_id=user, count=10), request_id="count")
-        finally:
-            sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
         assert not result.cached and len(result.items) == 10
         # the active model and event weights are re-read at most every 2 s per process, not per request
         per_request = [s for s in statements if "FROM model_versions" not in s and "FROM event_types" not in s]
@@ -247,22 +230,14 @@ async def test_concurrent_requests_share_one_popularity_aggregate(ml_state: AppS
     from app.services.recommendations import RecRequest, recommend
 
     recommender = ml_state.recommender
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
-
     recommender.forget_model()  # empties the shared lists, as at start-up
-    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with recorded_sql(ml_state.engine) as statements:
         results = await asyncio.gather(
             *(
                 recommend(recommender, RecRequest(user_id=f"single-flight-{u}", count=5), request_id=f"c{u}")
                 for u in range(12)
             )
         )
-    finally:
-        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
     assert all(len(r.items) == 5 for r in results)
     aggregates = [s for s in statements if "count(DISTINCT" in s or "count(distinct" in s]
     assert 1 <= len(aggregates) <= 2, len(aggregates)  # popular (and at most one window lookup), not 12
@@ -273,34 +248,18 @@ async def test_warm_up_fills_the_shared_lists(ml_state: AppState) -> None:
     from app.services.recommendations import RecRequest, recommend
 
     recommender = ml_state.recommender
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
-
     recommender.forget_model()
     await recommender.warm()
-    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with recorded_sql(ml_state.engine) as statements:
         result = await recommend(recommender, RecRequest(user_id="warm-newcomer", count=5), request_id="w")
-    finally:
-        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
     assert len(result.items) == 5
     assert not [s for s in statements if "count(DISTINCT" in s]
 
 
 async def test_content_similar_runs_two_statements(ml: Query, ml_state: AppState) -> None:
     """`content(id) { similar }`: the item (DataLoader), then its neighbours; its title is not looked up again."""
-    statements: list[str] = []
-
-    def listener(*args: Any) -> None:
-        statements.append(args[2])
-
-    sa_event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listener)
-    try:
+    with recorded_sql(ml_state.engine) as statements:
         body = await ml('{ content(id: "1") { title similar(count: 5) { contentId explanation } } }')
-    finally:
-        sa_event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listener)
     similar = body["data"]["content"]["similar"]
     assert len(similar) == 5 and all(body["data"]["content"]["title"] in s["explanation"] for s in similar)
     assert len(statements) == 2, statements
