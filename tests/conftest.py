@@ -192,11 +192,13 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 
 @contextmanager
 def recorded_sql(engine: AsyncEngine) -> Iterator[list[str]]:
-    """The SQL statements `engine` sends inside the block, in order."""
+    """The SQL statements `engine` sends inside the block, in order; background writers share the engine, so
+    the bare `SELECT 1` that opens their COPY transaction (`app.repositories.bulk`) is left out."""
     statements: list[str] = []
 
     def listener(*args: Any) -> None:
-        statements.append(args[2])
+        if args[2] != "SELECT 1":
+            statements.append(args[2])
 
     sa_event.listen(engine.sync_engine, "before_cursor_execute", listener)
     try:
