@@ -27,7 +27,7 @@ from tests.redis_support import RedisService, session_redis
 
 TABLES = (
     "impressions, experiments, placements, api_keys, item_links, item_factors, user_factors, model_versions, "
-    "event_keys, events, content, users"
+    "event_keys, events, content, users, popularity_snapshot"
 )
 SEED_TYPES = """INSERT INTO event_types (name, weight, conversion) VALUES ('view', 1, false), ('click', 2, false),
     ('like', 4, false), ('share', 4, false), ('bookmark', 3, false), ('add_to_cart', 6, false),
@@ -36,6 +36,7 @@ DROP_VERSION_INDEXES = """DO $$ DECLARE r record; BEGIN
     FOR r IN SELECT indexname FROM pg_indexes WHERE indexname LIKE 'ix\\_item\\_factors\\_v%' LOOP
         EXECUTE format('DROP INDEX %I', r.indexname);
     END LOOP; END $$"""
+EMPTY_SNAPSHOT = "UPDATE popularity_snapshot_state SET snap = '1:1:'"  # the migration's initial state
 GQL = Callable[..., Awaitable[dict[str, Any]]]
 
 
@@ -139,6 +140,7 @@ async def clean(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await conn.execute(text(f"TRUNCATE {TABLES}, event_types RESTART IDENTITY CASCADE"))
             await conn.execute(text(DROP_VERSION_INDEXES))  # ids restart at 1: no stale per-version index may stay
             await conn.execute(text(SEED_TYPES))
+            await conn.execute(text(EMPTY_SNAPSHOT))
         app_state.recommender.forget_model()
 
 

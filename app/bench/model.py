@@ -17,7 +17,7 @@ from app.ml.links import LinkRow
 from app.ml.serving import default_config
 from app.ml.signals import event_weights
 from app.ml.training import fit, interactions, link_embeddings, link_tables
-from app.repositories import bulk
+from app.repositories import bulk, popularity
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.links import LinkRepository
 from app.repositories.model_versions import ModelVersionRepository
@@ -32,6 +32,7 @@ class TrainTiming:
     store_s: float
     factor_index_s: float
     events: int
+    popularity_s: float = 0.0  # the popularity snapshot (app.repositories.popularity.refresh)
 
 
 def event_arrays(spec: synth.Spec, weights: dict[str, float]) -> EventArrays:
@@ -60,8 +61,17 @@ async def train_and_activate(sessions: SessionFactory, settings: Settings, spec:
     embedded = await link_embeddings(sessions)
     links, _stats = link_tables(arrays, inter, model, embedded, config)
     store_s, index_s = await _store(sessions, model, arrays.user_ids.size, links)
+    started = time.perf_counter()
+    async with sessions() as session:
+        await popularity.refresh(session)
+    popularity_s = time.perf_counter() - started
     return TrainTiming(
-        round(arrays_s, 3), round(fit_s, 3), round(store_s, 3), round(index_s, 3), int(arrays.user_ids.size)
+        round(arrays_s, 3),
+        round(fit_s, 3),
+        round(store_s, 3),
+        round(index_s, 3),
+        int(arrays.user_ids.size),
+        round(popularity_s, 3),
     )
 
 

@@ -19,6 +19,7 @@ from app.bench.measure import Stats, summarize
 from app.bench.server import Server
 from app.config import Settings, get_settings
 from app.db import create_engine, session_factory
+from app.repositories import popularity
 
 Say = Callable[[str], None]
 
@@ -149,6 +150,9 @@ async def _train(url: str, settings: Settings, spec: synth.Spec, *, store: bool)
     try:
         sessions = session_factory(engine)
         if not store and await has_active_model(url):
+            async with sessions() as session:  # data loaded before the snapshot existed
+                if await popularity.never_refreshed(session):
+                    await popularity.refresh(session)
             return await asyncio.to_thread(model.fit_only, await _weights(sessions), settings, spec)
         return await model.train_and_activate(sessions, settings, spec)
     finally:

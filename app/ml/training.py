@@ -23,7 +23,7 @@ from app.ml.serving import ServingConfig, default_config
 from app.ml.signals import event_weights
 from app.ml.sources import LINK_SOURCES, Source
 from app.models import ModelVersion
-from app.repositories import bulk
+from app.repositories import bulk, popularity
 from app.repositories.content import ContentRepository
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.links import LinkRepository
@@ -235,6 +235,8 @@ async def train(
     report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
     params = config.to_params() | {"random_state": seed}
     report.version_id = await _store(sessions, model, rows, report, params)
+    async with sessions() as session:  # popularity is recounted with every training, activated or not
+        await popularity.refresh(session)
     report.activated = better or force
     report.reason = _reason(incumbent is None, better, force, report.metrics)
     if report.activated:

@@ -21,6 +21,7 @@ from app.ml.hybrid import Candidate
 from app.models import Content
 from app.repositories.arrays import among
 from app.repositories.filters import ContentRules, eligible_sql
+from app.repositories.popularity import POPULAR_SQL, WINDOW_SQL
 
 TITLES = "title"
 COLUMNS = "branch, content_id, score, anchor, title, ctype"
@@ -128,17 +129,6 @@ SELECT l.neighbor_id, l.weight
 FROM item_links l JOIN content c ON c.content_id = l.neighbor_id
 WHERE l.model_version_id = :version AND l.content_id = :item AND l.source = :source AND {filter}
 ORDER BY l.weight DESC, l.neighbor_id
-LIMIT :k"""
-
-POPULAR = """
-SELECT e.content_id, count(DISTINCT e.user_id)::float8 AS score
-FROM events e
-JOIN event_types t ON t.name = e.event_type AND t.weight > 0
-JOIN users u ON u.user_id = e.user_id AND coalesce((u.privacy_settings->>'data_sharing')::boolean, true)
-JOIN content c ON c.content_id = e.content_id
-WHERE {filter} AND (CAST(:since AS timestamptz) IS NULL OR e."timestamp" >= CAST(:since AS timestamptz))
-GROUP BY e.content_id
-ORDER BY score DESC, e.content_id
 LIMIT :k"""
 
 NEWEST = """
@@ -331,9 +321,14 @@ class RetrievalRepository:
         return [Candidate(str(r[0]), float(r[1]), content_id) for r in rows]
 
     async def popular(self, *, f: Filters, k: int, since: datetime | None = None) -> list[Candidate]:
-        """Items by distinct users with a positive event (users who share data only), optionally since a time."""
-        params = {"k": k, "since": since, **f.params()}
-        rows = await self.session.execute(text(POPULAR.format(filter=f.sql())), params)
+        """Items by distinct users with a positive event (users who share data only), optionally since a time
+        (`app.repositories.popularity`: all time from the stored snapshot and the events it did not see)."""
+        params: dict[str, Any] = {"k": k, **f.params()}
+        if since is not None:
+            params["since"] = since
+        rows = await self.session.execute(
+            text((POPULAR_SQL if since is None else WINDOW_SQL).format(filter=f.sql())), params
+        )
         return [Candidate(r[0], float(r[1])) for r in rows]
 
     async def trending(self, *, f: Filters, k: int, window_hours: int, now: datetime) -> list[Candidate]:

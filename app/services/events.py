@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.metrics import EVENTS_INGESTED
 from app.models import Event, EventType
+from app.repositories import popularity
 from app.repositories.content import ContentRepository
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.events import EventRepository
@@ -256,7 +257,11 @@ async def set_event_type_weight(
         raise InvalidInput("weight must be a number between -100 and 100", field="weight")
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", event_type):
         raise InvalidInput("eventType must match ^[a-z][a-z0-9_]{0,63}$", field="eventType")
-    row = await EventTypeRepository(session).set_weight(event_type, weight, conversion=conversion)
+    repo = EventTypeRepository(session)
+    before = (await repo.weights()).get(event_type)
+    row = await repo.set_weight(event_type, weight, conversion=conversion)
+    if before is not None and (before > 0) != (weight > 0):  # its events join or leave popularity
+        await popularity.refresh(session, commit=False)
     await session.commit()
     return row
 

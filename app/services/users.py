@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Conflict, NotFound
 from app.models import User
 from app.models.user import DEFAULT_PRIVACY
+from app.repositories import popularity
 from app.repositories.users import UserRepository
 from app.services.cache import Cache, hash_tag
 from app.services.validation import UserWrite, validate
@@ -46,6 +47,8 @@ async def upsert_user(session: AsyncSession, *, data: dict[str, Any]) -> User:
             raise Conflict(f"input.email: {write.email!r} belongs to another user", field="input.email")
     current = await repo.get_by_id(write.id)
     values = _user_values(write, current)
+    if current is not None and "privacy_settings" in values:
+        await _sharing_changed(session, write.id, current.data_sharing, values["privacy_settings"]["data_sharing"])
     user = await repo.upsert(write.id, values)
     await session.commit()
     return user
@@ -80,6 +83,7 @@ async def update_privacy(
     repo = UserRepository(session)
     user = await get_user(session, user_id=user_id)
     privacy = {**DEFAULT_PRIVACY, **user.privacy_settings, **_privacy_changes(data_sharing, personalization)}
+    await _sharing_changed(session, user_id, user.data_sharing, privacy["data_sharing"])
     user = await repo.set_privacy(user_id, privacy)
     await session.commit()
     await invalidate_user(cache, user_id)
@@ -88,7 +92,8 @@ async def update_privacy(
 
 async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> DeletionReceipt:
     """Erase profile, events, impressions, factors in one transaction, then every cache entry of the user."""
-    await get_user(session, user_id=user_id)
+    user = await get_user(session, user_id=user_id)
+    await _sharing_changed(session, user_id, user.data_sharing, False)  # their events leave popularity
     counts = await UserRepository(session).delete_everything(user_id)
     await session.commit()
     # the generation only ever grows (never deleted or reset), so a request that read the old value
@@ -104,6 +109,12 @@ async def delete_user(session: AsyncSession, cache: Cache, *, user_id: str) -> D
         profiles=counts["profiles"],
         cache_entries_invalidated=invalidated,
     )
+
+
+async def _sharing_changed(session: AsyncSession, user_id: str, before: bool, after: bool) -> None:
+    """Whether the user's engagement counts in popularity changes: adjust the stored counts with it."""
+    if before != after:
+        await popularity.count_user(session, user_id, sharing=after)
 
 
 def generation_key(user_id: str) -> str:
