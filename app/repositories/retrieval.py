@@ -24,7 +24,11 @@ from app.repositories.filters import ContentRules, eligible_sql
 from app.repositories.popularity import POPULAR_SQL, WINDOW_SQL
 
 TITLES = "title"
-COLUMNS = "branch, content_id, score, anchor, title, ctype"
+MATCHING = "matching"
+COLUMNS = "branch, content_id, score, anchor, title, ctype, ids"
+# Narrow rules ship the ids of every matching item (for ranking by the in-memory item factors) up to this many;
+# past it the collaborative branch ranks in SQL instead (`collaborative_exact`).
+MATCH_CAP = 50_000
 
 USER_STATE = """
 SELECT coalesce((u.privacy_settings->>'personalization')::boolean, true) AS personalized,
@@ -48,7 +52,7 @@ WHERE u.user_id = :user"""
 # One aggregate over item_links for every link source: sum (or max) of link weight x seed weight per
 # (source, neighbour), anchored on the seed contributing most, top :k per source after the filters.
 LINKS = """
-(SELECT r.source, r.neighbor_id, r.score, r.anchor, NULL::text, NULL::text FROM (
+(SELECT r.source, r.neighbor_id, r.score, r.anchor, NULL::text, NULL::text, NULL::text[] FROM (
     SELECT a.source, a.neighbor_id, a.score, a.anchor,
            row_number() OVER (PARTITION BY a.source ORDER BY a.score DESC, a.neighbor_id) AS rn
     FROM (
@@ -66,21 +70,22 @@ LINKS = """
 ) r WHERE r.rn <= :k)"""
 
 # {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
-# {exact} is Filters.order_suffix: empty (HNSW order) or " + 0", which no index can order by, so that the
-# rows a narrow filter selects (bitmap index scans) are ranked exactly.
+# Narrow rules never walk this index (its filtered walk misses far-away matches): they rank the matching rows
+# exactly (MATCHED below, or COLLABORATIVE_EXACT past MATCH_CAP).
 COLLABORATIVE = """
 (SELECT 'collaborative', f.content_id,
-        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
+        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL, NULL::text[]
  FROM item_factors f JOIN content c ON c.content_id = f.content_id
  WHERE f.model_version_id = {version} AND {filter}
- ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))){exact}
+ ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))
  LIMIT :k)"""
 
-# Exact ranking for narrow filters: the matching content rows first (bitmap scans; OFFSET 0 keeps the planner
-# from sorting every item's factors and probing content afterwards), then their factors.
+# Exact ranking for narrow filters matching more than MATCH_CAP rows: the matching content rows first (bitmap
+# scans; OFFSET 0 keeps the planner from sorting every item's factors and probing content afterwards), then
+# their factors.
 COLLABORATIVE_EXACT = """
 (SELECT 'collaborative', f.content_id,
-        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL
+        -((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim})))::float8, NULL, NULL, NULL, NULL::text[]
  FROM (SELECT c.content_id FROM content c WHERE {filter} OFFSET 0) c
  JOIN item_factors f ON f.model_version_id = {version} AND f.content_id = c.content_id
  ORDER BY ((f.factors::vector({dim})) <#> CAST(:user_vector AS vector({dim}))) + 0
@@ -88,16 +93,30 @@ COLLABORATIVE_EXACT = """
 
 PROFILE = "(SELECT avg(p.embedding) FROM content p WHERE p.content_id = ANY(CAST(:profile_items AS text[])))"
 CONTENT = f"""
-(SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL
+(SELECT 'content', c.content_id, (1 - (c.embedding <=> {PROFILE}))::float8, NULL, NULL, NULL, NULL::text[]
  FROM content c
  WHERE c.embedding IS NOT NULL AND {{filter}}
  ORDER BY (c.embedding <=> {PROFILE}){{exact}}
  LIMIT :k)"""
 
+# Narrow rules (Filters.exact): the matching rows are read once, with their distance to the profile when there
+# is one. The content branch takes the nearest; the ids of all of them (up to MATCH_CAP) come back in one array
+# for the collaborative ranking, done with the model's item factors held in memory (no item_factors scan).
+MATCHED = """matching AS MATERIALIZED (
+    SELECT c.content_id, {distance} AS d FROM content c WHERE {filter}
+)"""
+CONTENT_MATCHED = """
+(SELECT 'content', m.content_id, (1 - m.d)::float8, NULL, NULL, NULL, NULL::text[]
+ FROM matching m WHERE m.d IS NOT NULL ORDER BY m.d LIMIT :k)"""
+MATCHED_IDS = f"""
+(SELECT '{MATCHING}', NULL::text, count(*)::float8, NULL, NULL, NULL,
+        CASE WHEN count(*) <= :match_cap THEN array_agg(m.content_id) END
+ FROM matching m)"""
+
 # A process-wide top list (popular, trending) shipped in, filtered here: for long histories, whose consumed
 # items only the anti-join in {filter} can remove.
 LISTED = """
-(SELECT r.source, r.content_id, r.score, NULL, NULL::text, NULL::text FROM (
+(SELECT r.source, r.content_id, r.score, NULL, NULL::text, NULL::text, NULL::text[] FROM (
     SELECT s.source, s.content_id, s.score,
            row_number() OVER (PARTITION BY s.source ORDER BY s.score DESC, s.content_id) AS rn
     FROM unnest(CAST(:listed_sources AS text[]), CAST(:listed_items AS text[]), CAST(:listed_scores AS float8[]))
@@ -107,7 +126,7 @@ LISTED = """
 ) r WHERE r.rn <= :k)"""
 
 ANCHOR_TITLES = f"""
-(SELECT '{TITLES}', c.content_id, NULL::float8, NULL, c.title, c.content_type
+(SELECT '{TITLES}', c.content_id, NULL::float8, NULL, c.title, c.content_type, NULL::text[]
  FROM content c WHERE c.content_id = ANY(CAST(:title_items AS text[])))"""
 
 EMBEDDING_NEIGHBORS = """
@@ -230,6 +249,7 @@ class CandidateRows:
 
     sources: dict[str, list[Candidate]] = field(default_factory=dict)
     titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+    matching: list[str] | None = None  # narrow rules: every matching id (None when not asked or past MATCH_CAP)
 
 
 def _vector_literal(vector: np.ndarray) -> str:
@@ -259,13 +279,32 @@ class RetrievalRepository:
         if query.empty():
             return out
         branches, params = self._branches(query, f)
-        sql = f"SELECT {COLUMNS} FROM (" + "\nUNION ALL\n".join(branches) + f") AS b({COLUMNS})"
-        for branch, cid, score, anchor, title, ctype in await self.session.execute(text(sql), params):
+        prefix = ""
+        if self._matched(query, f):
+            distance = f"(c.embedding <=> {PROFILE})" if query.profile_items else "NULL::float8"
+            prefix = "WITH " + MATCHED.format(distance=distance, filter=f.sql()) + "\n"
+        sql = prefix + f"SELECT {COLUMNS} FROM (" + "\nUNION ALL\n".join(branches) + f") AS b({COLUMNS})"
+        for branch, cid, score, anchor, title, ctype, ids in await self.session.execute(text(sql), params):
             if branch == TITLES:
                 out.titles[cid] = (title, ctype)
+            elif branch == MATCHING:
+                out.matching = list(ids) if ids is not None else None
             else:
                 out.sources.setdefault(branch, []).append(Candidate(cid, float(score), anchor))
         return out
+
+    @staticmethod
+    def _matched(query: CandidateQuery, f: Filters) -> bool:
+        """Whether the statement reads the matching rows once (narrow rules with a vector branch to feed)."""
+        collaborative = query.user_vector is not None and query.version is not None
+        return f.exact and (collaborative or bool(query.profile_items))
+
+    async def collaborative_exact(self, query: CandidateQuery, f: Filters) -> list[Candidate]:
+        """The collaborative branch alone, ranked in SQL over the matching rows (more than MATCH_CAP of them)."""
+        assert query.user_vector is not None and query.version is not None
+        sql = COLLABORATIVE_EXACT.format(version=int(query.version), dim=int(query.dim), filter=f.sql())
+        params = {"k": query.k, "user_vector": _vector_literal(query.user_vector), **f.params()}
+        return [Candidate(r[1], float(r[2])) for r in await self.session.execute(text(sql), params)]
 
     def _branches(self, query: CandidateQuery, f: Filters) -> tuple[list[str], dict[str, Any]]:
         where = f.sql()
@@ -281,16 +320,20 @@ class RetrievalRepository:
                 "seed_weights": [float(w) for w in weights],
                 "max_sources": sorted(query.max_sources),
             }
-        if query.user_vector is not None and version is not None:
-            branches.append(
-                (COLLABORATIVE_EXACT if f.exact else COLLABORATIVE).format(
-                    version=version, dim=int(query.dim), filter=where, exact=f.order_suffix
-                )
-            )
-            params["user_vector"] = _vector_literal(query.user_vector)
-        if query.profile_items:
-            branches.append(CONTENT.format(filter=where, exact=f.order_suffix))
-            params["profile_items"] = list(query.profile_items)
+        if self._matched(query, f):  # narrow rules: one read of the matching rows feeds both vector branches
+            if query.profile_items:
+                branches.append(CONTENT_MATCHED)
+                params["profile_items"] = list(query.profile_items)
+            if query.user_vector is not None and version is not None:
+                branches.append(MATCHED_IDS)
+                params["match_cap"] = MATCH_CAP
+        else:
+            if query.user_vector is not None and version is not None:
+                branches.append(COLLABORATIVE.format(version=version, dim=int(query.dim), filter=where))
+                params["user_vector"] = _vector_literal(query.user_vector)
+            if query.profile_items:
+                branches.append(CONTENT.format(filter=where, exact=f.order_suffix))
+                params["profile_items"] = list(query.profile_items)
         if query.listed:
             branches.append(LISTED.format(filter=where))
             listed = [(source, c.item_id, c.score) for source, found in query.listed.items() for c in found]

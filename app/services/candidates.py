@@ -18,6 +18,7 @@ from app.ml.als import fold_in_vector
 from app.ml.hybrid import Candidate
 from app.ml.sources import SPECS, Need, Source
 from app.repositories.retrieval import CandidateQuery
+from app.services.engine import ActiveModel
 from app.services.request import RecJob
 
 Memo = dict[str, list[Candidate]]
@@ -146,4 +147,24 @@ async def gather(job: RecJob) -> tuple[dict[str, list[Candidate]], dict[str, tup
         if job.wants(source) and available(job, source):
             await SERVING[source](job, query, memo)
     rows = await job.repo.candidates(query, job.filters)
-    return rows.sources | memo, rows.titles
+    sources = rows.sources | memo
+    if model is not None and query.user_vector is not None and job.filters.exact:  # narrow rules: ranked here
+        sources[Source.COLLABORATIVE.value] = (
+            nearest_factors(model, rows.matching, query.user_vector, query.k)
+            if rows.matching is not None
+            else await job.repo.collaborative_exact(query, job.filters)
+        )
+    return sources, rows.titles
+
+
+def nearest_factors(model: ActiveModel, ids: list[str], vector: np.ndarray, k: int) -> list[Candidate]:
+    """The `k` of `ids` with the largest inner product with `vector` under the model's item factors, exactly
+    (what the HNSW index approximates; ids without factors have no collaborative score)."""
+    known = [(cid, model.item_index[cid]) for cid in ids if cid in model.item_index]
+    if not known:
+        return []
+    rows = np.fromiter((i for _, i in known), dtype=np.int64, count=len(known))
+    scores = model.item_factors[rows] @ np.asarray(vector, dtype=np.float32)
+    k = min(k, len(known))
+    part = np.argpartition(-scores, k - 1)[:k]
+    return [Candidate(known[i][0], float(scores[i])) for i in part[np.argsort(-scores[part], kind="stable")]]

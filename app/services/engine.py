@@ -33,6 +33,9 @@ MEMO_SECONDS = 2.0
 # the popular/trending aggregates scan every event in their window: share one top list per
 # (content type, window) for a few seconds and filter each user's exclusions in Python
 ENGAGEMENT_MEMO_SECONDS = 10.0
+# ...or longer, so that refreshing a list costs at most this share of a core (the trending window's
+# aggregate takes seconds on 10M events: refreshed every few minutes there, every 10 s on small data)
+REFRESH_BUDGET = 0.05
 ENGAGEMENT_DEPTH = 500
 GLOBAL_GENERATION = "gen:global"
 WINDOW_MEMO_SECONDS = 60.0
@@ -227,10 +230,12 @@ class Recommender:
     async def _compute_list(self, repo: RetrievalRepository, key: EngagementKey) -> SharedList:
         content_type, rules, window_hours = key
         since = self._since(window_hours)
+        started = time.monotonic()
         top = await repo.popular(f=Filters(content_type, rules=rules), k=ENGAGEMENT_DEPTH, since=since)
-        until_change = await self.seconds_to_window_change(repo)
         now = time.monotonic()
-        return SharedList(now + min(ENGAGEMENT_MEMO_SECONDS, until_change), now + until_change, top)
+        fresh_for = max(ENGAGEMENT_MEMO_SECONDS, (now - started) / REFRESH_BUDGET)
+        until_change = await self.seconds_to_window_change(repo)
+        return SharedList(now + min(fresh_for, until_change), now + until_change, top)
 
     def _refresh_in_background(self, key: EngagementKey) -> None:
         if key in self._refreshing:

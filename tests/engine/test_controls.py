@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from app.context import AppState
 from app.repositories.retrieval import RetrievalRepository
-from tests.conftest import error_codes
+from tests.conftest import error_codes, recorded_sql
 from tests.engine.conftest import Query
 
 STRATEGIES = ["HYBRID", "COLLABORATIVE", "CONTENT_BASED", "POPULAR", "TRENDING"]
@@ -434,3 +434,50 @@ async def test_narrow_filter_ranks_neighbours_exactly(ml: Query, ml_state: AppSt
         )
     assert got == list(exact)
     assert "ix_content_embedding" not in plan  # the suffix keeps the HNSW index out of the plan
+
+
+@pytest.mark.parametrize("cap", [None, 1])
+async def test_narrow_filter_ranks_collaborative_exactly(
+    ml_state: AppState, monkeypatch: pytest.MonkeyPatch, cap: int | None
+) -> None:
+    """Under narrow rules the collaborative source is the exact inner-product order over the matching rows:
+    ranked with the in-memory factors from the ids the candidate statement ships, or in SQL past MATCH_CAP;
+    both equal a plain SQL ranking of every eligible item's stored factors."""
+    from app.repositories import retrieval
+    from app.services import candidates
+    from app.services.controls import Controls
+    from app.services.filters import parse_filter
+    from app.services.recommendations import build_job
+    from app.services.request import RecRequest, Strategy
+
+    if cap is not None:
+        monkeypatch.setattr(retrieval, "MATCH_CAP", cap)
+    rules = parse_filter({"categories": ["Horror"]})
+    request = RecRequest(user_id="1", count=10, strategy=Strategy.COLLABORATIVE, controls=Controls(rules, (), 0.0))
+    model = await ml_state.recommender.active_model()
+    assert model is not None
+    async with ml_state.sessions() as session:
+        job = await build_job(ml_state.recommender, session, request, model)
+        vector = candidates.user_vector(job)
+        assert vector is not None
+        with recorded_sql(ml_state.engine) as statements:
+            sources, _ = await candidates.gather(job)
+        reference = (
+            await session.execute(
+                text(
+                    "SELECT f.content_id FROM item_factors f JOIN content c ON c.content_id = f.content_id "
+                    "WHERE f.model_version_id = :v AND c.category = 'Horror' AND c.status = 'published' "
+                    "AND NOT (c.content_id = ANY(CAST(:consumed AS text[]))) "
+                    "ORDER BY f.factors::vector <#> CAST(:u AS vector) LIMIT :k"
+                ),
+                {
+                    "v": model.version_id,
+                    "u": "[" + ",".join(str(float(x)) for x in vector) + "]",
+                    "consumed": sorted(job.history.consumed()),
+                    "k": job.depth,
+                },
+            )
+        ).scalars()
+    got = [c.item_id for c in sources["collaborative"]]
+    assert len(got) >= 10 and got == list(reference)
+    assert len(statements) == (1 if cap is None else 2), statements  # past the cap: one more statement

@@ -324,3 +324,28 @@ async def test_catalog_change_drops_the_shared_lists(ml_state: AppState) -> None
     assert not recommender._engagement and recommender._lists_epoch == epoch + 1
     result = await recommend(recommender, RecRequest(user_id="after-bump", count=5), request_id="bump")
     assert len(result.items) == 5 and recommender._engagement  # recomputed on demand
+
+
+async def test_a_costly_shared_list_is_refreshed_less_often(ml_state: AppState) -> None:
+    """A list whose aggregate takes long stays fresh for longer (at most REFRESH_BUDGET of a core goes to
+    refreshing it); a cheap one for the usual few seconds."""
+    import time
+
+    from app.repositories.retrieval import Filters, RetrievalRepository
+    from app.services.engine import ENGAGEMENT_MEMO_SECONDS, REFRESH_BUDGET
+
+    class SlowRepository(RetrievalRepository):
+        async def popular(self, **kwargs: Any) -> list[Any]:
+            await asyncio.sleep(1.0)  # a slow aggregate (the real query runs after it)
+            return await super().popular(**kwargs)
+
+    recommender = ml_state.recommender
+    recommender.forget_model()
+    async with ml_state.sessions() as session:
+        await recommender.engagement(RetrievalRepository(session), f=Filters(), k=5, window_hours=None)
+        cheap = recommender._engagement[(None, None, None)].fresh_until - time.monotonic()
+        recommender.forget_model()
+        await recommender.engagement(SlowRepository(session), f=Filters(), k=5, window_hours=None)
+        costly = recommender._engagement[(None, None, None)].fresh_until - time.monotonic()
+    assert cheap <= ENGAGEMENT_MEMO_SECONDS
+    assert costly > 1.0 / REFRESH_BUDGET - 2
