@@ -65,9 +65,12 @@ LINKS = """
         JOIN item_links l ON l.model_version_id = {version} AND l.content_id = s.item AND l.source = s.source
         GROUP BY l.source, l.neighbor_id
     ) a
-    JOIN content c ON c.content_id = a.neighbor_id
-    WHERE {filter}
+    {eligible}
 ) r WHERE r.rn <= :k)"""
+# LINKS' neighbours pass the filters by a probe of each one's content row, or (narrow rules) by a hash join
+# with the rows the statement matched already.
+PROBED = "JOIN content c ON c.content_id = a.neighbor_id WHERE {filter}"
+AMONG_MATCHED = "JOIN matching c ON c.content_id = a.neighbor_id"
 
 # {version} and {dim} are integers from our own registry, inlined so the per-version partial index applies.
 # Narrow rules never walk this index (its filtered walk misses far-away matches): they rank the matching rows
@@ -311,8 +314,10 @@ class RetrievalRepository:
         params: dict[str, Any] = {"k": query.k, **f.params()}
         branches: list[str] = []
         version = int(query.version) if query.version is not None else None
+        matched = self._matched(query, f)
         if query.seeds and version is not None:
-            branches.append(LINKS.format(version=version, filter=where))
+            eligible = AMONG_MATCHED if matched else PROBED.format(filter=where)
+            branches.append(LINKS.format(version=version, eligible=eligible))
             sources, items, weights = zip(*query.seeds, strict=True)
             params |= {
                 "seed_sources": list(sources),
@@ -320,7 +325,7 @@ class RetrievalRepository:
                 "seed_weights": [float(w) for w in weights],
                 "max_sources": sorted(query.max_sources),
             }
-        if self._matched(query, f):  # narrow rules: one read of the matching rows feeds both vector branches
+        if matched:  # narrow rules: one read of the matching rows feeds both vector branches (and LINKS)
             if query.profile_items:
                 branches.append(CONTENT_MATCHED)
                 params["profile_items"] = list(query.profile_items)
