@@ -45,6 +45,7 @@ class AppState:
     experiments: ExperimentDirectory  # the running A/B experiments, re-read every few seconds
     database_url: str = ""
     background: set[asyncio.Future[None]] = field(default_factory=set)
+    warming: asyncio.Future[None] | None = None  # the start-up warm-up; /ready waits for it
     limiter: RateLimiter | None = None
     reads: ReadRouter | None = None
 

@@ -155,8 +155,8 @@ async def prepare(state: AppState) -> None:
             )
     if state.settings.auth is AuthMode.DISABLED:
         logger.warning("authentication is DISABLED (RECENGINE_AUTH=disabled): for local work only")
-    for job in (_warm_up(state), watcher(state).run()):
-        task = asyncio.ensure_future(job)
+    state.warming = asyncio.ensure_future(_warm_up(state))
+    for task in (state.warming, asyncio.ensure_future(watcher(state).run())):
         state.background.add(task)
         task.add_done_callback(state.background.discard)
 
@@ -200,6 +200,10 @@ async def readiness(state: AppState) -> tuple[bool, dict[str, Any]]:
     checks["migrations"] = {"ok": ok, "current": current, "head": head}
     if not ok:
         checks["migrations"]["reason"] = f"schema at {current or 'nothing'}, head is {head}: run `recengine migrate`"
+    if state.warming is not None:  # traffic waits until the model and the shared lists are loaded
+        warm = state.warming.done()
+        checks["warmUp"] = {"ok": warm} | ({} if warm else {"reason": "loading the model and the popular lists"})
+        ok = ok and warm
     return ok, checks
 
 

@@ -109,3 +109,24 @@ async def test_admin_key_from_settings_is_registered_at_start(state: AppState, d
         assert rows == [("bootstrap-admin", auth.hash_key(secret))]
     finally:
         await close_state(own)
+
+
+async def test_ready_waits_for_the_warm_up(state: AppState) -> None:
+    """Traffic is not routed to a process still loading its model and popular lists: /ready answers 503 with the
+    warmUp check until the start-up warm-up has finished (failed or not)."""
+    import asyncio
+
+    pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    state.warming = pending
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(state.settings, state=state)), base_url="http://t"
+        ) as http:
+            waiting = await http.get("/ready")
+            pending.set_result(None)
+            warmed = await http.get("/ready")
+    finally:
+        state.warming = None
+    assert waiting.status_code == 503 and waiting.json()["checks"]["warmUp"]["ok"] is False
+    assert "loading" in waiting.json()["checks"]["warmUp"]["reason"]
+    assert warmed.status_code == 200 and warmed.json()["checks"]["warmUp"] == {"ok": True}
