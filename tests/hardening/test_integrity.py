@@ -4,10 +4,12 @@ retention, id lengths, readiness, concurrent batches, event-id ownership, DB err
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from app.main import build_state, close_state, create_app, readiness
 from app.repositories.model_versions import ModelVersionRepository
 from app.schema.errors import format_error
 from app.security.faults import classify, is_retryable
-from app.security.server import uvicorn_options
+from app.security.server import CoalescingTransport, uvicorn_options
 from app.services import auth, models
 from app.services.validation import EPOCH, time_problem
 from tests.cli.test_cli import recengine
@@ -278,22 +280,102 @@ async def test_stalled_body_times_out(app_client: Any, admin_key: str) -> None:
     assert response.status_code == 408
 
 
-def test_trickled_headers_are_cut_off(state: AppState) -> None:
-    settings = state.settings.model_copy(update={"http_receive_timeout_seconds": 1})
+@contextlib.contextmanager
+def served(state: AppState, **overrides: Any) -> Iterator[int]:
+    """`recengine serve`'s uvicorn options on a thread, with a state of its own (built and closed on that thread's
+    loop, like a real process's); yields the port."""
+    settings = state.settings.model_copy(update=overrides)
     options = uvicorn_options(settings)
-    config = uvicorn.Config(create_app(settings, state=state), host="127.0.0.1", port=free_port(), **options)
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(), **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         wait_until(lambda: server.started, "the server to start")
-        with socket.create_connection(("127.0.0.1", config.port), timeout=10) as sock:
-            sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")  # and never the rest of the headers
-            sock.settimeout(10)
-            assert sock.recv(1024) == b""  # closed by the server after ~1 s (the 10 s timeout is a safety net)
+        yield config.port
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(v for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n")) if k == b"content-length"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_trickled_headers_are_cut_off(state: AppState) -> None:
+    with served(state, http_receive_timeout_seconds=1) as port, socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"POST /graphql HTTP/1.1\r\nHost: x\r\n")  # and never the rest of the headers
+        sock.settimeout(10)
+        assert sock.recv(1024) == b""  # closed by the server after ~1 s (the 10 s timeout is a safety net)
+
+
+@pytest.mark.parametrize("trickled", [False, True])
+def test_oversized_headers_get_431_and_a_closed_connection(state: AppState, trickled: bool) -> None:
+    """Whole (one packet) or trickled (the giant header never completes), headers over 16 kB are refused."""
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 20_000
+    request += b"" if trickled else b"\r\n\r\n"
+    with served(state) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for start in range(0, len(request), 4096 if trickled else len(request)):
+            sock.sendall(request[start : start + 4096] if trickled else request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 ") and answer.endswith(b"request headers exceed 16384 B\r\n")
+
+
+def test_kept_alive_requests_and_large_bodies_are_answered_whole(state: AppState) -> None:
+    """Two requests on one connection, the second with a 40 kB body in the same packet as its headers (only
+    headers count against the limit); each response arrives whole, in one piece from the server."""
+    query = '{"query": "{ __typename }", "variables": {"pad": "' + "p" * 40_000 + '"}}'
+    small = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    big = (
+        b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(query)}\r\n\r\n{query}".encode()
+    )
+    with served(state) as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(small)
+        first = _read_response(sock)
+        sock.sendall(big)
+        second = _read_response(sock)
+    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b'{"status":"ok"}')
+    assert second.startswith(b"HTTP/1.1 401 ") and b"UNAUTHENTICATED" in second  # answered, whole
+
+
+async def test_writes_of_one_loop_turn_leave_in_one_send() -> None:
+    """uvicorn writes a response's head and body separately; the transport sends them together."""
+
+    class Recording(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sent: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: Any) -> None:
+            self.sent.append(bytes(data))
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+    raw = Recording()
+    transport = CoalescingTransport(raw, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"body")
+    assert raw.sent == []
+    await asyncio.sleep(0)
+    assert raw.sent == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    transport.write(b"last")
+    transport.close()  # what is queued goes out before the close
+    assert raw.sent[-1] == b"last" and raw.closed and transport.is_closing()
 
 
 # --- 10. retention and id lengths -----------------------------------------------------------------------------
