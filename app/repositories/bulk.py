@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.repositories.users import SHARES_DATA
+
 EVENT_COLUMNS = (
     "event_id",
     "user_id",
@@ -101,9 +103,9 @@ async def fetch_training_events(session: AsyncSession) -> list[Any]:
     driver = await _raw(session)
     return list(
         await driver.fetch(
-            """SELECT e.user_id, e.content_id, e.event_type, e.value, extract(epoch FROM e."timestamp")::float8
+            f"""SELECT e.user_id, e.content_id, e.event_type, e.value, extract(epoch FROM e."timestamp")::float8
                FROM events e JOIN users u USING (user_id)
-               WHERE coalesce((u.privacy_settings->>'data_sharing')::boolean, true)
+               WHERE {SHARES_DATA}
                ORDER BY e."timestamp" """
         )
     )

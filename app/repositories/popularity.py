@@ -13,10 +13,12 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.repositories.users import SHARES_DATA
+
 # Events that count as engagement: a positive-weight type, by a user who shares data (alias e).
-ENGAGED = """events e
+ENGAGED = f"""events e
 JOIN event_types t ON t.name = e.event_type AND t.weight > 0
-JOIN users u ON u.user_id = e.user_id AND coalesce((u.privacy_settings->>'data_sharing')::boolean, true)"""
+JOIN users u ON u.user_id = e.user_id AND {SHARES_DATA}"""
 
 # A transaction-level advisory lock: a refresh holds it exclusively, a privacy change or an erasure that
 # adjusts the counts holds it shared, so an adjustment never interleaves with a recount.

@@ -281,11 +281,7 @@ class RetrievalRepository:
         out = CandidateRows()
         if query.empty():
             return out
-        branches, params = self._branches(query, f)
-        prefix = ""
-        if self._matched(query, f):
-            distance = f"(c.embedding <=> {PROFILE})" if query.profile_items else "NULL::float8"
-            prefix = "WITH " + MATCHED.format(distance=distance, filter=f.sql()) + "\n"
+        prefix, branches, params = self._branches(query, f)
         sql = prefix + f"SELECT {COLUMNS} FROM (" + "\nUNION ALL\n".join(branches) + f") AS b({COLUMNS})"
         for branch, cid, score, anchor, title, ctype, ids in await self.session.execute(text(sql), params):
             if branch == TITLES:
@@ -309,12 +305,17 @@ class RetrievalRepository:
         params = {"k": query.k, "user_vector": _vector_literal(query.user_vector), **f.params()}
         return [Candidate(r[1], float(r[2])) for r in await self.session.execute(text(sql), params)]
 
-    def _branches(self, query: CandidateQuery, f: Filters) -> tuple[list[str], dict[str, Any]]:
+    def _branches(self, query: CandidateQuery, f: Filters) -> tuple[str, list[str], dict[str, Any]]:
+        """The statement's WITH prefix (the matched rows, under narrow rules), its branches and parameters."""
         where = f.sql()
         params: dict[str, Any] = {"k": query.k, **f.params()}
         branches: list[str] = []
         version = int(query.version) if query.version is not None else None
         matched = self._matched(query, f)
+        prefix = ""
+        if matched:
+            distance = f"(c.embedding <=> {PROFILE})" if query.profile_items else "NULL::float8"
+            prefix = "WITH " + MATCHED.format(distance=distance, filter=where) + "\n"
         if query.seeds and version is not None:
             eligible = AMONG_MATCHED if matched else PROBED.format(filter=where)
             branches.append(LINKS.format(version=version, eligible=eligible))
@@ -350,7 +351,7 @@ class RetrievalRepository:
         if query.title_items:
             branches.append(ANCHOR_TITLES)
             params["title_items"] = sorted(query.title_items)
-        return branches, params
+        return prefix, branches, params
 
     async def embedding_neighbors(self, content_id: str, *, f: Filters, k: int) -> list[Candidate]:
         """Nearest published items of one item by content embedding (HNSW)."""

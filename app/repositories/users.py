@@ -13,6 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import EventKey, User, UserFactor
 from app.repositories.arrays import among
 
+# Whether the user of alias `u` shares data (the default): their events count for popularity and training.
+SHARES_DATA = "coalesce((u.privacy_settings->>'data_sharing')::boolean, true)"
+
 
 class UserRepository:
     """Reads and writes `users`."""

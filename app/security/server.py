@@ -12,9 +12,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.config import Settings, get_settings
 
 MAX_HEADER_BYTES = 16 * 1024
+_TOO_LARGE_BODY = f"request headers exceed {MAX_HEADER_BYTES} B\r\n".encode()
 TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 32\r\nconnection: close\r\n\r\nrequest headers exceed 16384 B\r\n"
+    + f"content-length: {len(_TOO_LARGE_BODY)}\r\nconnection: close\r\n\r\n".encode()
+    + _TOO_LARGE_BODY
 )
 
 
