@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, Text, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import EventKey, User, UserFactor
@@ -15,6 +15,11 @@ from app.repositories.arrays import among
 
 # Whether the user of alias `u` shares data (the default): their events count for popularity and training.
 SHARES_DATA = "coalesce((u.privacy_settings->>'data_sharing')::boolean, true)"
+
+# Minimal profiles for an array of ids, the model's defaults filled in: one statement whatever the number of
+# ids (a multi-row VALUES was compiled again for every batch size; 10% of a 1,000-event batch's CPU).
+_IDS = func.unnest(bindparam("ids", type_=ARRAY(Text))).column_valued("user_id")
+ENSURE_EXIST = insert(cast(Table, User.__table__)).from_select(["user_id"], select(_IDS)).on_conflict_do_nothing()
 
 
 class UserRepository:
@@ -54,8 +59,7 @@ class UserRepository:
         """Create minimal profiles for unknown ids; returns how many were created."""
         if not user_ids:
             return 0
-        stmt = insert(User).values([{"user_id": u} for u in user_ids]).on_conflict_do_nothing()
-        result = await self.session.execute(stmt)
+        result = await self.session.execute(ENSURE_EXIST, {"ids": list(user_ids)})
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def touch(self, latest: dict[str, datetime]) -> None:

@@ -12,6 +12,7 @@ from app.context import Context
 from app.models import Event as EventModel
 from app.repositories.pagination import encode_cursor
 from app.schema.common import JSON, PageInfo
+from app.schema.inputs import flat_input
 from app.services.content import Page
 from app.services.sessions import is_guest
 
@@ -110,6 +111,7 @@ class EventTypeWeight:
         return strawberry.ID(self.event_type)
 
 
+@flat_input
 @strawberry.input(description="A behavior event to log.")
 class EventInput:
     content_id: strawberry.ID = strawberry.field(description="The content acted on; must exist.")

@@ -91,6 +91,13 @@ async def test_log_event_creates_user_and_is_idempotent(gql: GQL, state: AppStat
     assert first["event"]["id"] == second["event"]["id"] == event_id
     assert await rows(state, "SELECT count(*) FROM events") == [(1,)]
     assert await rows(state, "SELECT user_id, last_active IS NOT NULL FROM users") == [("new-user", True)]
+    profile = '{ user(id: "new-user") { segments status privacySettings { dataSharing personalization } } }'
+    assert (await gql(profile))["data"]["user"] == {  # the model's defaults, filled in by ensure_exist's one statement
+        "segments": [],
+        "status": "ACTIVE",
+        "privacySettings": {"dataSharing": True, "personalization": True},
+    }
+    assert await rows(state, "SELECT demographics, preferences FROM users") == [({}, {})]
 
 
 async def test_one_event_keeps_its_metadata_and_context(gql: GQL, state: AppState) -> None:
