@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.repositories.users import SHARES_DATA
+from app.repositories.users import SHARES_DATA, UserRepository
 
 EVENT_COLUMNS = (
     "event_id",
@@ -34,41 +34,98 @@ async def _raw(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
+# Each logged column's SQL type: the API path passes one array per column.
+LOGGED_TYPES = {
+    "event_id": "uuid",
+    "user_id": "text",
+    "content_id": "text",
+    "event_type": "text",
+    "value": "float8",
+    "timestamp": "timestamptz",
+    "session_id": "text",
+    "device_type": "text",
+    "platform": "text",
+    "metadata": "jsonb",
+    "recommendation_id": "text",
+}
+
+
+def store_events_sql(source: str, columns: Sequence[str], *, profiles: bool) -> str:
+    """One statement storing the events of `source` (a FROM item aliased `s`, with `columns`) whose ids are
+    new; it returns their ids. Keys go in event-id order, so overlapping batches lock them in the same order.
+
+    With `profiles` it also creates a minimal profile for each unknown user of a stored event and moves each
+    such user's last_active forward to their newest stored event. Foreign keys are checked at the end of the
+    statement, so a profile created here satisfies the keys and events that reference it."""
+    cols = ", ".join(f'"{c}"' for c in columns)
+    picked = ", ".join(f's."{c}"' for c in columns)
+    sql = f"""
+        fresh AS (
+            INSERT INTO event_keys (event_id, user_id, "timestamp")
+            SELECT DISTINCT ON (s.event_id) s.event_id, s.user_id, s."timestamp" FROM {source}
+            ORDER BY s.event_id
+            ON CONFLICT DO NOTHING RETURNING event_id
+        ), stored AS (
+            INSERT INTO events ({cols})
+            SELECT DISTINCT ON (s.event_id) {picked} FROM {source} JOIN fresh USING (event_id)
+            RETURNING event_id, user_id, "timestamp"
+        )"""
+    if profiles:
+        sql += """, profiles AS (
+            INSERT INTO users (user_id, last_active)
+            SELECT user_id, max("timestamp") FROM stored GROUP BY user_id ORDER BY user_id
+            ON CONFLICT (user_id) DO UPDATE SET last_active = excluded.last_active
+            WHERE users.last_active IS NULL OR users.last_active < excluded.last_active
+        )"""
+    return f"WITH {sql} SELECT event_id FROM stored"
+
+
+def _unnest_source(columns: Sequence[str]) -> str:
+    """`input`: one row per element of the per-column array parameters (`:<column>`; metadata as JSON text)."""
+    arrays = ", ".join(f"CAST(:{c} AS {'text' if LOGGED_TYPES[c] == 'jsonb' else LOGGED_TYPES[c]}[])" for c in columns)
+    picked = ", ".join(f'CAST(u."{c}" AS jsonb)' if LOGGED_TYPES[c] == "jsonb" else f'u."{c}"' for c in columns)
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f"input ({names}) AS (SELECT {picked} FROM unnest({arrays}) AS u({names}))"
+
+
+# The API's small batches: every write of an event (profile, key, row, last_active) in one round trip.
+STORE_LOGGED = text(
+    "WITH "
+    + _unnest_source(LOGGED_COLUMNS)
+    + ", "
+    + store_events_sql("input s", LOGGED_COLUMNS, profiles=True).removeprefix("WITH ")
+)
+
+
+async def store_logged(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
+    """Store events (LOGGED_COLUMNS order, metadata as JSON text) whose ids are new, with their users'
+    profiles and last_active, in one statement of the session's transaction; returns the stored ids."""
+    arrays = {c: [r[i] for r in records] for i, c in enumerate(LOGGED_COLUMNS)}
+    return set((await session.scalars(STORE_LOGGED, arrays)).all())
+
+
 async def copy_events(
-    session: AsyncSession, records: Sequence[tuple[Any, ...]], columns: Sequence[str] = EVENT_COLUMNS
+    session: AsyncSession,
+    records: Sequence[tuple[Any, ...]],
+    columns: Sequence[str] = EVENT_COLUMNS,
+    *,
+    profiles: bool = False,
 ) -> set[uuid.UUID]:
     """COPY events (`columns` order, metadata as JSON text) into a staging table, then store the
-    ones whose ids are new, in the session's transaction; returns the stored ids."""
+    ones whose ids are new (with their users' profiles, see `store_events_sql`), in the session's
+    transaction; returns the stored ids."""
     driver = await _raw(session)
     await driver.execute(
         "CREATE TEMP TABLE IF NOT EXISTS staging_events (LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
     await driver.copy_records_to_table("staging_events", records=records, columns=list(columns))
-    cols = ", ".join(f'"{c}"' for c in columns)
-    rows = await driver.fetch(
-        f"""
-        WITH fresh AS (
-            INSERT INTO event_keys (event_id, user_id, "timestamp")
-            SELECT DISTINCT ON (event_id) event_id, user_id, "timestamp" FROM staging_events
-            ORDER BY event_id  -- one lock order for every batch: overlapping batches cannot deadlock
-            ON CONFLICT DO NOTHING RETURNING event_id
-        )
-        INSERT INTO events ({cols})
-        SELECT DISTINCT ON (s.event_id) {", ".join(f's."{c}"' for c in columns)}
-        FROM staging_events s JOIN fresh USING (event_id)
-        RETURNING event_id
-        """
-    )
+    rows = await driver.fetch(store_events_sql("staging_events s", columns, profiles=profiles))
     return {r[0] for r in rows}
 
 
 async def ensure_users(session: AsyncSession, user_ids: Sequence[str]) -> int:
     """Create minimal profiles for unknown ids in one statement."""
-    driver = await _raw(session)
-    status = await driver.execute(
-        "INSERT INTO users (user_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING", list(user_ids)
-    )
-    return int(status.split()[-1])
+    return await UserRepository(session).ensure_exist(user_ids)
 
 
 async def touch_users_from_events(session: AsyncSession, user_ids: Sequence[str]) -> None:

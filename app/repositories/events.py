@@ -6,19 +6,16 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Event, EventKey
 from app.repositories import bulk
 from app.repositories.arrays import among
 
-COPY_THRESHOLD = 50  # below this a plain INSERT is cheaper than COPY through a staging table
-EVENTS = cast(Table, Event.__table__)
-EVENT_KEYS = cast(Table, EventKey.__table__)
+COPY_THRESHOLD = 50  # below this arrays in one statement are cheaper than COPY through a staging table
 
 
 def _record(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -34,20 +31,15 @@ class EventRepository:
         self.session = session
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-        """Store events whose ids are new; returns the ids that were stored."""
+        """Store events whose ids are new, creating unknown users' minimal profiles and moving each user's
+        last_active forward to their newest stored event, in one statement; returns the ids that were stored."""
         rows = sorted({r["event_id"]: r for r in reversed(rows)}.values(), key=lambda r: r["event_id"])
         if not rows:
             return set()
+        records = [_record(r) for r in rows]
         if len(rows) >= COPY_THRESHOLD:
-            return await bulk.copy_events(self.session, [_record(r) for r in rows], bulk.LOGGED_COLUMNS)
-        keys = [{"event_id": r["event_id"], "user_id": r["user_id"], "timestamp": r["timestamp"]} for r in rows]
-        # Core statements on the tables: the ORM's bulk-insert machinery was a large share of logEvent's CPU
-        stmt = insert(EVENT_KEYS).values(keys).on_conflict_do_nothing().returning(EVENT_KEYS.c.event_id)
-        fresh = set((await self.session.scalars(stmt)).all())
-        new_rows = [r for r in rows if r["event_id"] in fresh]
-        if new_rows:
-            await self.session.execute(insert(EVENTS), new_rows)
-        return fresh
+            return await bulk.copy_events(self.session, records, bulk.LOGGED_COLUMNS, profiles=True)
+        return await bulk.store_logged(self.session, records)
 
     async def ids_of_other_users(self, owners: dict[uuid.UUID, str]) -> set[uuid.UUID]:
         """Of these event ids, those stored for a different user than the one given."""

@@ -22,7 +22,6 @@ from app.repositories.content import ContentRepository
 from app.repositories.event_types import EventTypeRepository
 from app.repositories.events import EventRepository
 from app.repositories.pagination import decode_cursor
-from app.repositories.users import UserRepository
 from app.security.faults import is_retryable
 from app.services.attribution import count_outcomes
 from app.services.content import BatchOutcome, Page
@@ -103,8 +102,7 @@ async def _store(
         batch.outcome.errors.sort()
         return batch
     events = EventRepository(session)
-    await UserRepository(session).ensure_exist(sorted({r["user_id"] for r in rows}))
-    batch.stored_ids = await events.insert_many(rows)
+    batch.stored_ids = await events.insert_many(rows)  # with the users' profiles and last_active
     repeated = {r["event_id"]: r["user_id"] for r in rows if r["event_id"] not in batch.stored_ids}
     foreign = await events.ids_of_other_users(repeated)
     for index, write in writes.items():
@@ -112,7 +110,6 @@ async def _store(
             _conflict(batch, index, single)
     batch.outcome.errors.sort()
     batch.rows = [r for r in rows if r["event_id"] not in foreign]
-    await _touch_users(session, [r for r in rows if r["event_id"] in batch.stored_ids])
     await session.commit()
     return batch
 
@@ -223,14 +220,6 @@ def _reference_problem(write: EventWrite, types: Collection[str], known: set[str
     if write.content_id not in known:
         return f"{prefix}.contentId: unknown content {write.content_id!r}"
     return None
-
-
-async def _touch_users(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    latest: dict[str, datetime] = {}
-    for row in rows:
-        latest[row["user_id"]] = max(latest.get(row["user_id"], row["timestamp"]), row["timestamp"])
-    if latest:
-        await UserRepository(session).touch(dict(sorted(latest.items())))
 
 
 async def list_events(session: AsyncSession, *, user_id: str, first: int, after: str | None, max_page: int) -> Page:

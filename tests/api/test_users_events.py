@@ -293,3 +293,39 @@ async def test_known_event_types_are_not_read_per_event(gql: GQL, state: AppStat
     unknown = await log("memo_never", {"view"})
     assert unknown.outcome.accepted == 0 and "eventType" in unknown.outcome.errors[0][1]
     assert len(await rows(state, "SELECT 1 FROM events WHERE user_id = 'memo-u'")) == 2
+
+
+@pytest.mark.parametrize("size", [1, 3, 60])  # arrays in one statement below COPY_THRESHOLD, COPY at and above
+async def test_events_profiles_and_last_active_are_written_together(gql: GQL, state: AppState, size: int) -> None:
+    """New users get a profile, known users' last_active only moves forward, duplicates touch nothing; on the
+    array path the whole write (profile, key, event, last_active) is one statement after the content check."""
+    await seed_content(gql, "c1")
+    await gql(UPSERT_USER, {"input": {"id": "known"}})
+    newest = datetime(2025, 6, 1, tzinfo=UTC)
+    async with state.sessions() as session:
+        await session.execute(text("UPDATE users SET last_active = :t WHERE user_id = 'known'"), {"t": newest})
+        await session.commit()
+    times = [newest - timedelta(days=1 + i) for i in range(size)]  # all older than known's last_active
+    inputs = [
+        {"eventId": str(uuid.uuid4()), "userId": u, "contentId": "c1", "eventType": "view", "timestamp": t.isoformat()}
+        for t in times
+        for u in ("known", f"fresh{size}")
+    ]
+    with recorded_sql(state.engine) as statements:
+        body = await gql(LOG_MANY, {"inputs": inputs})
+    assert body["data"]["logEvents"] == {"accepted": 2 * size, "duplicates": 0, "errors": []}
+    writes = [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))]
+    if size < 50:
+        assert len(writes) == 1 and "INSERT INTO users" in writes[0] and "INSERT INTO event_keys" in writes[0]
+    assert await rows(state, "SELECT user_id, last_active FROM users ORDER BY user_id") == [
+        (f"fresh{size}", max(times)),
+        ("known", newest),  # not moved back
+    ]
+    later = newest + timedelta(days=1)
+    repeat = {**inputs[0], "timestamp": later.isoformat()}  # the same id again, later: a duplicate
+    assert (await gql(LOG, {"input": repeat}))["data"]["logEvent"]["duplicate"] is True
+    assert await rows(state, "SELECT last_active FROM users WHERE user_id = 'known'") == [(newest,)]
+    one = {"userId": "known", "contentId": "c1", "eventType": "view", "timestamp": later.isoformat()}
+    assert (await gql(LOG, {"input": one}))["data"]["logEvent"]["duplicate"] is False
+    assert await rows(state, "SELECT last_active FROM users WHERE user_id = 'known'") == [(later,)]
+    assert await rows(state, "SELECT count(*) FROM events") == [(2 * size + 1,)]
