@@ -481,3 +481,72 @@ async def test_narrow_filter_ranks_collaborative_exactly(
     got = [c.item_id for c in sources["collaborative"]]
     assert len(got) >= 10 and got == list(reference)
     assert len(statements) == (1 if cap is None else 2), statements  # past the cap: one more statement
+
+
+LINK_REFERENCE = """
+SELECT source, neighbor_id, score, anchor FROM (
+    SELECT a.*, row_number() OVER (PARTITION BY a.source ORDER BY a.score DESC, a.neighbor_id) AS rn FROM (
+        SELECT l.source, l.neighbor_id,
+               CASE WHEN l.source = ANY(CAST(:max_sources AS text[])) THEN max(l.weight * s.w)
+                    ELSE sum(l.weight * s.w) END AS score,
+               (array_agg(s.item ORDER BY l.weight * s.w DESC, s.item))[1] AS anchor
+        FROM unnest(CAST(:sources AS text[]), CAST(:items AS text[]), CAST(:weights AS float8[])) AS s(source, item, w)
+        JOIN item_links l ON l.model_version_id = :v AND l.content_id = s.item AND l.source = s.source
+        GROUP BY l.source, l.neighbor_id
+    ) a JOIN content c ON c.content_id = a.neighbor_id
+    WHERE c.status = 'published' AND NOT (c.content_id = ANY(CAST(:consumed AS text[]))) AND {rule}
+) r WHERE r.rn <= :k ORDER BY source, score DESC, neighbor_id"""
+
+
+@pytest.mark.parametrize(
+    ("rules", "rule"),
+    [
+        ({}, "true"),
+        ({"content_types": ["video"]}, "c.content_type = 'video'"),
+        ({"categories": ["Horror"]}, "c.category = 'Horror'"),
+    ],
+)
+async def test_link_sources_are_the_top_eligible_neighbours(
+    ml_state: AppState, rules: dict[str, Any], rule: str
+) -> None:
+    """Every link source, as the candidate statement serves it (best-first probing under broad rules, the
+    matched rows under narrow ones), equals ranking all of the seeds' eligible neighbours in plain SQL."""
+    from app.ml.sources import SPECS, Need, Source
+    from app.repositories.retrieval import CandidateQuery
+    from app.services import candidates
+    from app.services.controls import Controls
+    from app.services.filters import parse_filter
+    from app.services.recommendations import build_job
+    from app.services.request import RecRequest, Strategy
+
+    controls = Controls(parse_filter(rules), (), 0.0)
+    request = RecRequest(user_id="1", count=10, strategy=Strategy.HYBRID, controls=controls)
+    model = await ml_state.recommender.active_model()
+    assert model is not None
+    async with ml_state.sessions() as session:
+        job = await build_job(ml_state.recommender, session, request, model)
+        sources, _ = await candidates.gather(job)
+        query = CandidateQuery(model.version_id, model.dim, job.depth)  # the link sources' seeds, as gather plans them
+        for source in Source:
+            if Need.LINKS in SPECS[source].needs and job.wants(source) and candidates.available(job, source):
+                await candidates.SERVING[source](job, query, {})
+        seeds = list(query.seeds)
+        reference = await session.execute(
+            text(LINK_REFERENCE.format(rule=rule)),
+            {
+                "max_sources": sorted(query.max_sources),
+                "sources": [s for s, _, _ in seeds],
+                "items": [i for _, i, _ in seeds],
+                "weights": [float(w) for _, _, w in seeds],
+                "v": model.version_id,
+                "consumed": sorted(job.history.consumed()),
+                "k": query.k,
+            },
+        )
+    expected: dict[str, list[tuple[str, float, str]]] = {}
+    for source, item, score, anchor in reference:
+        expected.setdefault(source, []).append((item, round(score, 9), anchor))
+    assert expected and len(expected) >= 2
+    for source, rows in expected.items():
+        got = sorted(sources[source], key=lambda c: (-c.score, c.item_id))
+        assert [(c.item_id, round(c.score, 9), c.anchor_id) for c in got] == rows, source
