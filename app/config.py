@@ -72,6 +72,11 @@ class Settings(BaseSettings):
         75, ge=1, description="Idle HTTP keep-alive timeout; longer than common proxies' so they close first."
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+    gc_freeze: bool = Field(
+        True,
+        description="After the start-up warm-up, move every live object out of the cyclic garbage collector's "
+        "scans (gc.freeze): its full collections paused a worker for 70-260 ms under load.",
+    )
     db_pool_size: int = Field(10, ge=1, description="Connections kept in the database pool.")
     db_max_overflow: int = Field(10, ge=0, description="Extra connections the pool may open under load.")
     max_batch_size: int = Field(1000, ge=1, description="Largest list accepted by batch mutations.")

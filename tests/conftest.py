@@ -118,6 +118,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "redis_url": None,
         "auth": "enabled",
         "data_dir": Path(tempfile.gettempdir()) / "recengine-test-data",
+        "gc_freeze": False,  # a test process builds many states: what it froze would never be collected
     }
     return Settings(**(values | overrides))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from app import migrate
+from app.config import Settings
 from app.context import AppState
 from app.main import build_state, close_state, create_app, readiness
 from tests.conftest import fresh_database, make_settings
@@ -130,3 +132,23 @@ async def test_ready_waits_for_the_warm_up(state: AppState) -> None:
     assert waiting.status_code == 503 and waiting.json()["checks"]["warmUp"]["ok"] is False
     assert "loading" in waiting.json()["checks"]["warmUp"]["reason"]
     assert warmed.status_code == 200 and warmed.json()["checks"]["warmUp"] == {"ok": True}
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+async def test_warm_up_freezes_the_start_up_objects(state: AppState, freeze: bool) -> None:
+    """With `gc_freeze` (the default) the warm-up leaves what start-up built out of later collections."""
+    import gc
+
+    from app.main import _warm_up
+
+    gc.unfreeze()
+    original = state.settings
+    state.settings = original.model_copy(update={"gc_freeze": freeze})
+    try:
+        await _warm_up(state)
+        frozen = gc.get_freeze_count()
+    finally:
+        state.settings = original
+        gc.unfreeze()
+    assert (frozen > 100_000) is freeze, frozen
+    assert Settings.model_fields["gc_freeze"].default is True
