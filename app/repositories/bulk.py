@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.repositories.users import SHARES_DATA, UserRepository
+from app.repositories.users import SHARES_DATA
 
 EVENT_COLUMNS = (
     "event_id",
@@ -50,16 +50,17 @@ LOGGED_TYPES = {
 }
 
 
-def store_events_sql(source: str, columns: Sequence[str], *, profiles: bool) -> str:
-    """One statement storing the events of `source` (a FROM item aliased `s`, with `columns`) whose ids are
-    new; it returns their ids. Keys go in event-id order, so overlapping batches lock them in the same order.
+def store_events_sql(source: str, columns: Sequence[str], *, profiles: bool, inputs: str = "") -> str:
+    """One statement storing the events of `source` (a FROM item aliased `s`, with `columns`; `inputs` is a
+    CTE it may name) whose ids are new; it returns their ids. Keys go in event-id order, so overlapping
+    batches lock them in the same order.
 
     With `profiles` it also creates a minimal profile for each unknown user of a stored event and moves each
     such user's last_active forward to their newest stored event. Foreign keys are checked at the end of the
     statement, so a profile created here satisfies the keys and events that reference it."""
     cols = ", ".join(f'"{c}"' for c in columns)
     picked = ", ".join(f's."{c}"' for c in columns)
-    sql = f"""
+    sql = f"""{inputs + ", " if inputs else ""}
         fresh AS (
             INSERT INTO event_keys (event_id, user_id, "timestamp")
             SELECT DISTINCT ON (s.event_id) s.event_id, s.user_id, s."timestamp" FROM {source}
@@ -89,12 +90,7 @@ def _unnest_source(columns: Sequence[str]) -> str:
 
 
 # The API's small batches: every write of an event (profile, key, row, last_active) in one round trip.
-STORE_LOGGED = text(
-    "WITH "
-    + _unnest_source(LOGGED_COLUMNS)
-    + ", "
-    + store_events_sql("input s", LOGGED_COLUMNS, profiles=True).removeprefix("WITH ")
-)
+STORE_LOGGED = text(store_events_sql("input s", LOGGED_COLUMNS, profiles=True, inputs=_unnest_source(LOGGED_COLUMNS)))
 
 
 async def store_logged(session: AsyncSession, records: Sequence[tuple[Any, ...]]) -> set[uuid.UUID]:
@@ -121,23 +117,6 @@ async def copy_events(
     await driver.copy_records_to_table("staging_events", records=records, columns=list(columns))
     rows = await driver.fetch(store_events_sql("staging_events s", columns, profiles=profiles))
     return {r[0] for r in rows}
-
-
-async def ensure_users(session: AsyncSession, user_ids: Sequence[str]) -> int:
-    """Create minimal profiles for unknown ids in one statement."""
-    return await UserRepository(session).ensure_exist(user_ids)
-
-
-async def touch_users_from_events(session: AsyncSession, user_ids: Sequence[str]) -> None:
-    """Set last_active to each user's newest event."""
-    driver = await _raw(session)
-    await driver.execute(
-        """UPDATE users u SET last_active = e.latest
-           FROM (SELECT user_id, max("timestamp") AS latest FROM events
-                 WHERE user_id = ANY($1::text[]) GROUP BY user_id) e
-           WHERE u.user_id = e.user_id AND (u.last_active IS NULL OR u.last_active < e.latest)""",
-        list(user_ids),
-    )
 
 
 async def copy_factors(

@@ -17,6 +17,7 @@ from app.db import SessionFactory
 from app.ml.datasets import MovieLens, movie_content
 from app.repositories import bulk
 from app.repositories.content import ContentRepository
+from app.repositories.users import UserRepository
 from app.services import content as content_service
 from app.services import events as event_service
 from app.services.content import EmbedFn
@@ -52,19 +53,16 @@ async def import_movielens(
         for start in range(0, len(rows), BATCH):
             await ContentRepository(session).upsert_many(rows[start : start + BATCH])
         users = sorted(set(data.ratings.user_ids.tolist()))
-        report.users = await bulk.ensure_users(session, users)
+        report.users = await UserRepository(session).ensure_exist(users)
         await session.commit()
     report.content = len(rows)
     for start in range(0, len(data.ratings), BATCH * 20):
         records = list(_rating_records(data, start, start + BATCH * 20))
         async with sessions() as session:
-            report.events += len(await bulk.copy_events(session, records))
+            report.events += len(await bulk.copy_events(session, records, profiles=True))  # with last_active
             await session.commit()
         if progress:
             progress(len(records))
-    async with sessions() as session:
-        await bulk.touch_users_from_events(session, users)
-        await session.commit()
     return report
 
 

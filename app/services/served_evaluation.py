@@ -23,6 +23,7 @@ from app.ml.embeddings import MODEL_NAME, content_text, text_hash
 from app.ml.evaluation import ServedInput
 from app.repositories import bulk
 from app.repositories.content import ContentRepository
+from app.repositories.users import UserRepository
 from app.services.recommendations import RecRequest, recommend
 
 SCRATCH_DATABASE = "recengine_served_eval"
@@ -67,7 +68,7 @@ async def load(sessions: SessionFactory, inp: ServedInput) -> None:
         ]
         for start in range(0, len(embeddings), 1000):
             await repo.set_embeddings(embeddings[start : start + 1000])
-        await bulk.ensure_users(session, sorted({str(u) for u in inp.user_ids}))
+        await UserRepository(session).ensure_exist(sorted({str(u) for u in inp.user_ids}))
         await session.commit()
     for start in range(0, inp.user_ids.size, BATCH):
         async with sessions() as session:
