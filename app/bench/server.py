@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 class Server:
-    """`uvicorn app.main:create_app` against `database_url`, auth off, in-process cache."""
+    """`recengine serve` against `database_url` with default settings but auth off and a larger in-process cache."""
 
     def __init__(self, database_url: str, *, env: dict[str, str] | None = None, profile: str | None = None) -> None:
         self.port = free_port()
@@ -36,22 +36,12 @@ class Server:
         self._sampler: threading.Thread | None = None
 
     def _command(self) -> list[str]:
-        uvicorn = [
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        # `recengine serve` itself (python -m app serve): the uvicorn options users get (the serving
+        # protocol with its one write per response, keep-alive), one worker without Redis
+        serve = ["-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         if self.profile:  # py-spy records the server for the whole run into an SVG flame graph
-            return ["py-spy", "record", "-o", self.profile, "-r", "200", "--", sys.executable, *uvicorn]
-        return [sys.executable, *uvicorn]
+            return ["py-spy", "record", "-o", self.profile, "-r", "200", "--", sys.executable, *serve]
+        return [sys.executable, *serve]
 
     def start(self, timeout: float = 90.0) -> None:
         """Start and wait for /ready."""

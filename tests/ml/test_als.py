@@ -185,6 +185,32 @@ def test_property_positive_entries_and_shapes(
     assert inter.matrix.has_canonical_format
 
 
+mixed_ids = st.one_of(st.integers(min_value=0, max_value=12), st.sampled_from(["0", "3", "x", "10", "é"]))
+
+
+@given(st.lists(st.tuples(mixed_ids, mixed_ids, st.floats(min_value=-5, max_value=5)), max_size=60))
+@settings(max_examples=80, deadline=None)
+def test_property_matrix_is_the_summed_weights_by_string_id(rows: list[tuple[object, object, float]]) -> None:
+    """Every (user, item) cell is the sum of its rows' weights under the ids' string forms (1 and "1" are
+    one id), positives only; the reference is a plain dictionary of sums."""
+    totals: dict[tuple[str, str], float] = {}
+    for user, item, weight in rows:
+        totals[(str(user), str(item))] = totals.get((str(user), str(item)), 0.0) + weight
+    inter = build_interactions(
+        np.array([r[0] for r in rows], dtype=object),
+        np.array([r[1] for r in rows], dtype=object),
+        np.array([r[2] for r in rows], dtype=np.float64),
+    )
+    assert inter.user_ids == sorted({u for u, _ in totals})
+    assert inter.item_ids == sorted({i for _, i in totals})
+    dense = inter.matrix.toarray()
+    users, items = inter.user_index(), inter.item_index()
+    expected = np.zeros_like(dense)
+    for (user, item), total in totals.items():
+        expected[users[user], items[item]] = max(np.float32(total), 0.0)
+    np.testing.assert_allclose(dense, expected, rtol=1e-5, atol=1e-6)
+
+
 # ALSModel
 
 
