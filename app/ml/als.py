@@ -109,7 +109,8 @@ def _codes(seen: np.ndarray, firsts: dict[object, int], ordered: list[str]) -> n
     remap = np.zeros(max(seen.shape[0], 1), dtype=np.int64)
     for raw, first in firsts.items():
         remap[first] = position[str(raw)]
-    return remap[seen]
+    coded: np.ndarray = remap[seen]
+    return coded
 
 
 def fold_in_vector(
