@@ -79,8 +79,8 @@ def build_interactions(
         values = values * decay(stamps, now, half_life_days)
     user_first, user_raw = _first_seen(users)
     item_first, item_raw = _first_seen(items)
-    user_list = sorted({str(u) for u in user_raw})
-    item_list = sorted({str(i) for i in item_raw} | {str(i) for i in item_universe or ()})
+    user_list = sorted(set(map(str, user_raw)))
+    item_list = sorted(set(map(str, item_raw)) | set(map(str, item_universe or ())))
     rows = _codes(user_first, user_raw, user_list)
     cols = _codes(item_first, item_raw, item_list)
     matrix = sp.csr_matrix((values, (rows, cols)), shape=(len(user_list), len(item_list)), dtype=np.float64)
@@ -105,10 +105,10 @@ def _first_seen(ids: np.ndarray) -> tuple[np.ndarray, dict[object, int]]:
 
 def _codes(seen: np.ndarray, firsts: dict[object, int], ordered: list[str]) -> np.ndarray:
     """Position of each id's string form in the sorted list of distinct ids, from `_first_seen`."""
-    position = {value: code for code, value in enumerate(ordered)}
+    position = dict(zip(ordered, range(len(ordered)), strict=True))
     remap = np.zeros(max(seen.shape[0], 1), dtype=np.int64)
-    for raw, first in firsts.items():
-        remap[first] = position[str(raw)]
+    firsts_at = np.fromiter(firsts.values(), dtype=np.int64, count=len(firsts))
+    remap[firsts_at] = np.fromiter(map(position.__getitem__, map(str, firsts)), dtype=np.int64, count=len(firsts))
     coded: np.ndarray = remap[seen]
     return coded
 
