@@ -97,7 +97,7 @@ class ReadRouter:
         """A router over `settings.read_urls` (none: every read goes to the primary)."""
         router = cls(settings, primary, primary_engine, cache)
         for url in settings.read_urls:
-            engine = create_engine(normalize_url(url), settings)
+            engine = create_engine(normalize_url(url), settings, ping_every_checkout=True)
             sessions = async_sessionmaker(
                 engine,
                 expire_on_commit=False,

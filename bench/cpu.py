@@ -1,13 +1,16 @@
 """CPU per request: server CPU-seconds per 1,000 requests of each hot operation, against a live server.
 
 python bench/cpu.py --server base=http://127.0.0.1:8001,PID1 --server new=http://127.0.0.1:8002,PID2 --key KEY
+    [--db-pid POSTMASTER_PID]
 
 The server's CPU (user + system, the process and its children, i.e. every uvicorn worker) is read with psutil
 before and after each batch, so the figure depends far less on how loaded the machine is than latency does.
 Several servers (e.g. the main branch and a change, on the same data) are measured in interleaved rounds, so
 they see the same load; each figure is the median over the rounds. Each server is first left to go idle (its
-start-up work, such as the embedding model warm-up, is not counted). Needs a catalog with trained
-recommendations (e.g. MovieLens imported and trained). Prints one JSON line.
+start-up work, such as the embedding model warm-up, is not counted). With `--db-pid` the database's CPU (its
+postmaster and backends) per 1,000 requests is reported too: on two shared cores it limits throughput as much as
+the API's. Needs a catalog with trained recommendations (e.g. MovieLens imported and trained). Prints one JSON
+line.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ import httpx
 import psutil
 
 REC = "query R($u: ID!) { recommendations(userId: $u, count: 10) { items { contentId score } } }"
+# a unique `context` per request: a distinct cache key, the same work (as the bench's uncached figure)
+REC_UNCACHED = (
+    "query R($u: ID!, $x: JSON) { recommendations(userId: $u, count: 10, context: $x) { items { contentId score } } }"
+)
 SIMILAR = "query C($c: ID!) { content(id: $c) { id title similar(count: 5) { contentId } } }"
 LOG = "mutation L($e: EventInput!) { logEvent(input: $e) { duplicate } }"
 TYPENAME = "query T { __typename }"
@@ -73,12 +80,15 @@ async def batch(
 
 async def measure(
     http: httpx.AsyncClient, pid: int, query: str, make: Callable[[int], dict[str, Any]], args: argparse.Namespace
-) -> tuple[float, float]:
-    """One batch: server CPU seconds per 1,000 requests and the p50 latency in ms."""
-    cpu_before = server_cpu(pid)
+) -> tuple[float, float, float]:
+    """One batch: server CPU seconds per 1,000 requests, the p50 latency in ms, and the database's CPU seconds
+    per 1,000 requests (its postmaster and backends, when `--db-pid` is given; batches run one at a time, so
+    the database's CPU during a batch is that server's)."""
+    cpu_before, db_before = server_cpu(pid), server_cpu(args.db_pid) if args.db_pid else 0.0
     latencies = sorted(await batch(http, query, make, args.requests, args.concurrency))
     cpu = server_cpu(pid) - cpu_before
-    return cpu / args.requests * 1000, latencies[len(latencies) // 2]
+    db = server_cpu(args.db_pid) - db_before if args.db_pid else 0.0
+    return cpu / args.requests * 1000, latencies[len(latencies) // 2], db / args.requests * 1000
 
 
 async def wait_idle(pid: int, limit_s: float = 180.0) -> None:
@@ -108,6 +118,10 @@ def operations(items: list[str]) -> dict[str, tuple[str, Callable[[int], dict[st
     return {
         "typename": (TYPENAME, lambda i: {}),
         "recommendations_cached": (REC, lambda i: {"u": users[i % len(users)]}),
+        "recommendations_uncached": (
+            REC_UNCACHED,
+            lambda i: {"u": users[i % len(users)], "x": {"n": uuid.uuid4().hex}},
+        ),
         "content_similar": (SIMILAR, lambda i: {"c": items[i % len(items)]}),
         "logEvent": (LOG, log_event(writers, items)),
     }
@@ -118,7 +132,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
     servers = [parse_server(text) for text in args.server]
     clients = {name: httpx.AsyncClient(base_url=url, headers=headers, timeout=60) for name, url, _ in servers}
-    samples: dict[str, dict[str, list[tuple[float, float]]]] = {name: {} for name, _, _ in servers}
+    samples: dict[str, dict[str, list[tuple[float, float, float]]]] = {name: {} for name, _, _ in servers}
     try:
         body = await post(clients[servers[0][0]], IDS, {"n": 100})
         ops = operations([edge["node"]["id"] for edge in body["data"]["contents"]["edges"]])
@@ -139,10 +153,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": args.concurrency,
         "cpu_s_per_1000": {name: {op: median(v, 0) for op, v in ops_.items()} for name, ops_ in samples.items()},
         "p50_ms": {name: {op: median(v, 1) for op, v in ops_.items()} for name, ops_ in samples.items()},
+        **(
+            {"db_cpu_s_per_1000": {name: {op: median(v, 2) for op, v in o.items()} for name, o in samples.items()}}
+            if args.db_pid
+            else {}
+        ),
     }
 
 
-def median(values: list[tuple[float, float]], index: int) -> float:
+def median(values: list[tuple[float, float, float]], index: int) -> float:
     """The median of one member of the samples, rounded."""
     return round(statistics.median(v[index] for v in values), 2)
 
@@ -165,6 +184,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="Batches per operation and server")
     parser.add_argument("--warmup", type=int, default=60, help="Unmeasured requests per operation first")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--db-pid", type=int, default=None, help="The PostgreSQL postmaster's pid: also count the database's CPU"
+    )
     return parser.parse_args(argv)
 
 

@@ -26,7 +26,7 @@ from app.models import ModelVersion
 from app.repositories import bulk, popularity
 from app.repositories.content import ContentRepository
 from app.repositories.event_types import EventTypeRepository
-from app.repositories.links import LinkRepository
+from app.repositories.links import LinkRepository, vacuum_links
 from app.repositories.model_versions import ModelVersionRepository
 
 logger = logging.getLogger(__name__)
@@ -235,6 +235,7 @@ async def train(
     report.metrics, better = await asyncio.to_thread(gate, candidate, incumbent[1] if incumbent else None, events)
     params = config.to_params() | {"random_state": seed}
     report.version_id = await _store(sessions, model, rows, report, params)
+    await vacuum_links(sessions.kw["bind"])
     async with sessions() as session:  # popularity is recounted with every training, activated or not
         await popularity.refresh(session)
     report.activated = better or force

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, Text, func
+from sqlalchemy import DateTime, Float, ForeignKey, Integer, PrimaryKeyConstraint, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +42,10 @@ class ItemLink(Base):
     """One item-to-item link (neighbour and weight) of one source (`app.ml.sources.Source`) under one model version."""
 
     __tablename__ = "item_links"
+    # `weight` rides in the key's leaf pages: the serving aggregate's join reads the index alone
+    __table_args__ = (
+        PrimaryKeyConstraint("model_version_id", "content_id", "source", "neighbor_id", postgresql_include=["weight"]),
+    )
 
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     content_id: Mapped[str] = mapped_column(

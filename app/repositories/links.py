@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.ml.links import LinkRow
 from app.ml.sources import Source
@@ -42,6 +42,19 @@ STALE_NEIGHBORS = """
 DELETE FROM item_links
 WHERE model_version_id = :version AND source = :source AND content_id = ANY(CAST(:items AS text[]))
 """
+
+
+async def vacuum_links(engine: AsyncEngine) -> None:
+    """VACUUM (ANALYZE) `item_links` after a version's links were written: it sets the new pages' visibility map
+    now rather than at autovacuum's next round, so the serving join reads the primary key alone (index-only
+    scan, `weight` included) instead of fetching each link's row; and the planner sees the new row counts."""
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("SET statement_timeout = 0"))  # a batch job, not a request
+        try:
+            await auto.execute(text("VACUUM (ANALYZE) item_links"))
+        finally:
+            await auto.execute(text("RESET statement_timeout"))
 
 
 class LinkRepository:

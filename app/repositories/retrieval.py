@@ -51,13 +51,17 @@ WHERE u.user_id = :user"""
 
 # One aggregate over item_links for every link source: sum (or max) of link weight x seed weight per
 # (source, neighbour), anchored on the seed contributing most; then the top :k per source that pass the filters.
+# The anchor is an arg-max without sorting: max(ARRAY[contribution, -seed position]) picks the largest
+# contribution, then the earliest seed (seeds are shipped in id order, so ties go to the smallest id). An
+# ordered array_agg sorted every seed-neighbour pair by its text keys instead (a third of the statement for a
+# long history); with `weight` in the primary key's INCLUDE the join reads the index alone.
 LINKED = """linked AS MATERIALIZED (
     SELECT l.source, l.neighbor_id,
            CASE WHEN l.source = ANY(CAST(:max_sources AS text[])) THEN max(l.weight * s.w)
                 ELSE sum(l.weight * s.w) END AS score,
-           (array_agg(s.item ORDER BY l.weight * s.w DESC, s.item))[1] AS anchor
+           (CAST(:seed_items AS text[]))[-(max(ARRAY[l.weight * s.w, -s.n]))[2]::int] AS anchor
     FROM unnest(CAST(:seed_sources AS text[]), CAST(:seed_items AS text[]), CAST(:seed_weights AS float8[]))
-         AS s(source, item, w)
+         WITH ORDINALITY AS s(source, item, w, n)
     JOIN item_links l ON l.model_version_id = {version} AND l.content_id = s.item AND l.source = s.source
     GROUP BY l.source, l.neighbor_id
 )"""
@@ -331,7 +335,7 @@ class RetrievalRepository:
             branches.append(LINKS.format(top=top))
             if not matched:
                 params["link_sources"] = sorted({source for source, _, _ in query.seeds})
-            sources, items, weights = zip(*query.seeds, strict=True)
+            sources, items, weights = zip(*sorted(query.seeds, key=lambda s: (s[1], s[0])), strict=True)
             params |= {
                 "seed_sources": list(sources),
                 "seed_items": list(items),

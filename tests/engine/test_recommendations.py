@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -223,6 +224,42 @@ async def test_uncached_request_runs_at_most_three_statements(ml_state: AppState
         assert len(per_request) <= 3, per_request
         # the popular list is the process's shared one, filtered in the candidate statement (no aggregate)
         assert not [s for s in per_request if "count(DISTINCT" in s], user
+
+
+def plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """A JSON plan node and every node below it."""
+    return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
+async def test_the_links_aggregate_reads_the_key_alone(ml_state: AppState) -> None:
+    """The seeds' links come from an index-only scan of item_links' primary key (it includes `weight`), with the
+    heap left alone on pages training vacuumed: user 414's history joins thousands of links."""
+    from sqlalchemy import event
+
+    from app.services.recommendations import RecRequest, recommend
+
+    captured: list[tuple[str, Any]] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "linked AS MATERIALIZED" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(ml_state.engine.sync_engine, "before_cursor_execute", listen)
+    try:
+        request = RecRequest(user_id="414", count=10, context={"test": uuid.uuid4().hex})
+        assert (await recommend(ml_state.recommender, request, request_id="plan")).items
+    finally:
+        event.remove(ml_state.engine.sync_engine, "before_cursor_execute", listen)
+    ((statement, parameters),) = captured
+    async with ml_state.engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        value = await raw.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *parameters)
+    plan = json.loads(value) if isinstance(value, str) else value  # the engine's connections decode JSON
+    scans = [n for n in plan_nodes(plan[0]["Plan"]) if n.get("Relation Name") == "item_links"]
+    assert [n["Node Type"] for n in scans] == ["Index Only Scan"], scans
+    rows = scans[0]["Actual Rows"] * scans[0]["Actual Loops"]
+    assert rows > 1000 and scans[0]["Heap Fetches"] <= rows // 10, scans  # other tests may write a few links
 
 
 async def test_concurrent_requests_share_one_popularity_aggregate(ml_state: AppState) -> None:
