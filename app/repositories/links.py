@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.ml.links import LinkRow
 from app.ml.sources import Source
 from app.models import Content, ItemLink
 from app.repositories import bulk
+
+logger = logging.getLogger(__name__)
 
 # The new items' nearest embeddings (HNSW), written both ways under the active version: a new item
 # links to its neighbours, and each neighbour links back to it, so it is reachable at once.
@@ -47,14 +51,18 @@ WHERE model_version_id = :version AND source = :source AND content_id = ANY(CAST
 async def vacuum_links(engine: AsyncEngine) -> None:
     """VACUUM (ANALYZE) `item_links` after a version's links were written: it sets the new pages' visibility map
     now rather than at autovacuum's next round, so the serving join reads the primary key alone (index-only
-    scan, `weight` included) instead of fetching each link's row; and the planner sees the new row counts."""
-    async with engine.connect() as conn:
-        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await auto.execute(text("SET statement_timeout = 0"))  # a batch job, not a request
-        try:
-            await auto.execute(text("VACUUM (ANALYZE) item_links"))
-        finally:
-            await auto.execute(text("RESET statement_timeout"))
+    scan, `weight` included) instead of fetching each link's row; and the planner sees the new row counts.
+    An optimisation: a failure is logged and the training goes on (autovacuum sets the map later)."""
+    try:
+        async with engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(text("SET statement_timeout = 0"))  # a batch job, not a request
+            try:
+                await auto.execute(text("VACUUM (ANALYZE) item_links"))
+            finally:
+                await auto.execute(text("RESET statement_timeout"))
+    except SQLAlchemyError as exc:
+        logger.warning("VACUUM item_links failed (autovacuum will catch up): %s", exc)
 
 
 class LinkRepository:

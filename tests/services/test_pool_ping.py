@@ -1,7 +1,9 @@
-"""The connection pool pings a connection only after it sat idle; a dead idle connection is replaced."""
+"""The connection pool pings a connection only after it sat idle; a dead idle connection is replaced. Training's
+VACUUM of the links (index-only reads) runs outside the request budget and never fails a training."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import db
-from tests.conftest import make_settings
+from tests.conftest import _database_url, make_settings
 
 
 @pytest.fixture
@@ -88,3 +90,31 @@ async def test_a_dead_connection_in_recent_use_fails_once_then_the_pool_recovers
     with pytest.raises(DBAPIError):  # the statement fails (its wording depends on when asyncpg notices)
         await backend_pid(engine)
     assert await backend_pid(engine) != dead
+
+
+async def test_vacuuming_the_links_sets_their_visibility(engine: AsyncEngine) -> None:
+    from app.repositories.links import vacuum_links
+
+    await vacuum_links(engine)
+    async with engine.connect() as conn:
+        vacuumed = (
+            await conn.execute(
+                text("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'item_links'")
+            )
+        ).scalar_one()
+        timeout = (await conn.execute(text("SHOW statement_timeout"))).scalar_one()
+    assert vacuumed
+    assert timeout != "0"  # the pooled connection is back to the request budget
+
+
+async def test_a_failed_vacuum_is_logged_and_training_goes_on(pg_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    from app.repositories.links import vacuum_links
+
+    url = _database_url(pg_uri, "postgres")  # no item_links table there
+    broken = db.create_engine(url, make_settings(url))
+    try:
+        with caplog.at_level(logging.WARNING, logger="app.repositories.links"):
+            await vacuum_links(broken)  # no exception
+    finally:
+        await broken.dispose()
+    assert "VACUUM item_links failed" in caplog.text and "item_links" in caplog.text
