@@ -141,6 +141,8 @@ async def resolve_caller(state: AppState, authorization: str | None) -> Caller |
     if tokens.looks_like_token(token):
         principal = tokens.verify(state.settings, token)
         return Caller(Role.USER, principal.subject)
-    async with state.sessions() as session:
-        role = await auth.role_for(session, secret=token)
+    known, role = auth.remembered_role(token)  # most requests: no session to open and close
+    if not known:
+        async with state.sessions() as session:
+            role = await auth.role_for(session, secret=token)
     return Caller(role) if role is not None else None

@@ -20,6 +20,7 @@ from app.resolvers import recommendations as rec_r
 from app.resolvers import users as users_r
 from app.resolvers.permissions import RULES, Access
 from app.schema.errors import ErrorCodes
+from app.schema.execution import LeafFastPath
 from app.schema.observability import OperationMetrics
 from app.schema.parsing import PARSE_CACHE_SIZE, ParsedDocuments
 from app.security.cost import QueryCost
@@ -170,7 +171,13 @@ def build_schema(settings: Settings | None = None) -> Schema:
     extensions.append(QueryCost(max_cost=settings.max_query_cost))
     # Clients send the same few documents over and over: parse and validate each once.
     extensions += [ParsedDocuments, ValidationCache(maxsize=PARSE_CACHE_SIZE)]
-    built = Schema(query=Query, mutation=Mutation, extensions=extensions, config=schema_config(settings))
+    built = Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=schema_config(settings),
+        execution_context_class=LeafFastPath,
+    )
     missing = [name for name in root_field_names(built) if name not in RULES]
     if missing:
         raise RuntimeError(f"root fields without an access rule in app.resolvers.permissions.RULES: {missing}")

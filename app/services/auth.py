@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from cachetools import TTLCache
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from app.repositories.api_keys import ApiKeyRepository
 KEY_PREFIX = "rk_"
 ROLE_MEMO_SECONDS = 5
 _roles: TTLCache[str, Role | None] = TTLCache(maxsize=10_000, ttl=ROLE_MEMO_SECONDS)
+_UNKNOWN: Any = object()
 
 
 class Role(str, Enum):
@@ -91,15 +93,23 @@ def forget_roles() -> None:
     _roles.clear()
 
 
+def remembered_role(secret: str) -> tuple[bool, Role | None]:
+    """(True, the role or None) when this process remembers the key's answer, else (False, None): a caller
+    that holds no session yet can skip opening one (`app.context.resolve_caller`)."""
+    found = _roles.get(hash_key(secret), _UNKNOWN)
+    return (False, None) if found is _UNKNOWN else (True, found)
+
+
 async def role_for(session: AsyncSession, *, secret: str) -> Role | None:
     """The role of an active key, or None; the stored hash is compared in constant time.
 
     Answers are remembered for ROLE_MEMO_SECONDS per process; a revocation reaches every process at
     once through the change notification (app.watcher), at the latest after ROLE_MEMO_SECONDS.
     """
+    known, role = remembered_role(secret)
+    if known:
+        return role
     digest = hash_key(secret)
-    if digest in _roles:
-        return _roles[digest]
     key = await ApiKeyRepository(session).get_by_hash(digest)
     role = Role(key.role) if key is not None and hmac.compare_digest(key.key_hash, digest) else None
     _roles[digest] = role

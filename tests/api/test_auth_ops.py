@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from app.context import AppState
+from app.context import AppState, Caller, resolve_caller
 from app.schema.schema import schema
 from app.services import auth
 from tests.conftest import GQL, error_codes, recorded_sql
@@ -106,3 +108,25 @@ async def test_nested_page_uses_constant_statements(gql: GQL, state: AppState) -
         body = await gql(users)
     assert all(body["data"][f"u{i}"]["events"]["totalCount"] == 5 for i in range(10))
     assert len(statements) <= 8, statements
+
+
+async def test_a_remembered_key_opens_no_session(state: AppState, client_key: str) -> None:
+    opened: list[int] = []
+
+    def counting() -> Any:
+        opened.append(1)
+        return state.sessions()
+
+    counted = replace(state, sessions=counting)  # type: ignore[arg-type]
+    auth.forget_roles()
+    header = f"Bearer {client_key}"
+    assert await resolve_caller(counted, header) == Caller(auth.Role.CLIENT)
+    assert len(opened) == 1  # the first request reads the key
+    assert await resolve_caller(counted, header) == Caller(auth.Role.CLIENT)
+    assert await resolve_caller(counted, "Bearer rk_unknown") is None
+    assert await resolve_caller(counted, "Bearer rk_unknown") is None
+    assert len(opened) == 2  # later ones (and an unknown key's repeats) are answered from the memo
+    async with state.sessions() as session:
+        await auth.revoke_key(session, name="test-client")  # forgets the memo: the next request reads again
+    assert await resolve_caller(counted, header) is None
+    assert len(opened) == 3
