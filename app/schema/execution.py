@@ -10,7 +10,7 @@ server's CPU (issue 11's profiles). `LeafFastPath.execute_field` reads such a fi
 Anything else goes through graphql-core's own `execute_field`: other fields, and every leaf whose value the
 short path does not take as it is (null for a non-null field, an awaitable, an exception, a value the scalar
 refuses), so errors, their paths and null propagation stay graphql-core's. A basic resolver only reads an
-attribute, so reading it again there is safe. `tests/schema/test_execution.py` compares both executors.
+attribute, so reading it again there is safe. `tests/api/test_execution.py` compares both executors.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
 
 
 # per object type (of the few schemas a process builds), its fields' PlainLeaf or None, filled on first use; a
-# plain dict: a WeakKeyDictionary's lookup (a new weak reference per call) cost as much as the rest of the path
+# plain dict: a WeakKeyDictionary's lookup makes a weak reference per call (0.8% of a cached request's samples)
 _LEAVES: dict[GraphQLObjectType, dict[str, PlainLeaf | None]] = {}
 
 
