@@ -31,7 +31,7 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-REFUSED = (False, None)  # the short path's answer when graphql-core must complete the field
+REFUSED: Any = object()  # the short path's answer when graphql-core must complete the field
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +42,21 @@ class PlainLeaf:
     coerce: Callable[[Any], Any]
     non_null: bool
 
-    def complete(self, source: Any, is_awaitable: Callable[[Any], bool]) -> tuple[bool, Any]:
-        """(True, the completed value), or REFUSED for graphql-core to complete (and report) it."""
+    def complete(self, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+        """The completed value, or REFUSED for graphql-core to complete (and report) it."""
         try:
             value = self.resolve(source, None)
         except Exception:
             return REFUSED
         if value is None:
-            return REFUSED if self.non_null else (True, None)
+            return REFUSED if self.non_null else None
         if value is Undefined or isinstance(value, Exception) or is_awaitable(value):
             return REFUSED
         try:
             coerced = self.coerce(value)
         except Exception:
             return REFUSED
-        return REFUSED if coerced is None or coerced is Undefined else (True, coerced)
+        return REFUSED if coerced is None or coerced is Undefined else coerced
 
 
 def plain_leaf(field: GraphQLField) -> PlainLeaf | None:
@@ -102,7 +102,7 @@ class LeafFastPath(StrawberryGraphQLCoreExecutionContext):
             node = field_details_list[0].node
             leaf = _leaf(parent_type, node.name.value)
             if leaf is not None:
-                done, value = leaf.complete(source, self.is_awaitable)
-                if done:
+                value = leaf.complete(source, self.is_awaitable)
+                if value is not REFUSED:
                     return value
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
