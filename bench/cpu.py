@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import statistics
@@ -25,8 +26,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import psutil
+
+from app.bench.http import GraphQLClient
 
 REC = "query R($u: ID!) { recommendations(userId: $u, count: 10) { items { contentId score } } }"
 # a unique `context` per request: a distinct cache key, the same work (as the bench's uncached figure)
@@ -52,17 +54,14 @@ def server_cpu(pid: int) -> float:
     return total
 
 
-async def post(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+async def post(http: GraphQLClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     """One operation; raise on any error."""
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"HTTP {response.status_code}: {json.dumps(body.get('errors'))[:300]}")
+    body: dict[str, Any] = await http.data(query, variables)
     return body
 
 
 async def batch(
-    http: httpx.AsyncClient, query: str, make: Callable[[int], dict[str, Any]], n: int, concurrency: int
+    http: GraphQLClient, query: str, make: Callable[[int], dict[str, Any]], n: int, concurrency: int
 ) -> list[float]:
     """Send `n` requests from `concurrency` clients; the latencies in ms."""
     counter = itertools.count()
@@ -79,7 +78,7 @@ async def batch(
 
 
 async def measure(
-    http: httpx.AsyncClient, pid: int, query: str, make: Callable[[int], dict[str, Any]], args: argparse.Namespace
+    http: GraphQLClient, pid: int, query: str, make: Callable[[int], dict[str, Any]], args: argparse.Namespace
 ) -> tuple[float, float, float]:
     """One batch: server CPU seconds per 1,000 requests, the p50 latency in ms, and the database's CPU seconds
     per 1,000 requests (its postmaster and backends, when `--db-pid` is given; batches run one at a time, so
@@ -131,9 +130,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Warm every server up, then measure each operation on each server in interleaved rounds."""
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
     servers = [parse_server(text) for text in args.server]
-    clients = {name: httpx.AsyncClient(base_url=url, headers=headers, timeout=60) for name, url, _ in servers}
     samples: dict[str, dict[str, list[tuple[float, float, float]]]] = {name: {} for name, _, _ in servers}
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = {
+            name: await stack.enter_async_context(GraphQLClient(url, connections=args.concurrency, headers=headers))
+            for name, url, _ in servers
+        }
         body = await post(clients[servers[0][0]], IDS, {"n": 100})
         ops = operations([edge["node"]["id"] for edge in body["data"]["contents"]["edges"]])
         for name, _, pid in servers:
@@ -144,9 +146,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             for op, (query, make) in ops.items():
                 for name, _, pid in servers:
                     samples[name].setdefault(op, []).append(await measure(clients[name], pid, query, make, args))
-    finally:
-        for http in clients.values():
-            await http.aclose()
     return {
         "requests_per_batch": args.requests,
         "rounds": args.rounds,

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+from app.bench.http import GraphQLClient
 
 USERS = [f"soak-u{i}" for i in range(200)]
 CONTENT = [f"soak-c{i}" for i in range(100)]
@@ -76,17 +76,14 @@ def variables_for(name: str, rng: random.Random) -> tuple[dict[str, Any], list[d
     return {"u": user, "c": item}, []
 
 
-async def call(http: httpx.AsyncClient, name: str, variables: dict[str, Any]) -> dict[str, Any]:
+async def call(http: GraphQLClient, name: str, variables: dict[str, Any]) -> dict[str, Any]:
     """POST one operation; raise on a transport or GraphQL error."""
     only = {k: v for k, v in variables.items() if f"${k}" in VARIABLES[name]}
-    response = await http.post("/graphql", json={"query": query_for(name), "variables": only})
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"{name}: HTTP {response.status_code} {json.dumps(body.get('errors'))[:300]}")
+    body: dict[str, Any] = await http.data(query_for(name), only, operation=name)
     return body
 
 
-async def client(http: httpx.AsyncClient, deadline: float, stats: Stats, seed: int) -> None:
+async def client(http: GraphQLClient, deadline: float, stats: Stats, seed: int) -> None:
     """One client: random operations from the mix until the deadline."""
     rng = random.Random(seed)
     while time.monotonic() < deadline:
@@ -106,9 +103,9 @@ async def client(http: httpx.AsyncClient, deadline: float, stats: Stats, seed: i
             stats.acknowledged[ev["eventId"]] = ev["userId"]
 
 
-async def seed_catalog(http: httpx.AsyncClient) -> None:
+async def seed_catalog(http: GraphQLClient) -> None:
     """Create the soak users and content when the catalog lacks them (needs an admin key)."""
-    found = (await http.post("/graphql", json={"query": f'{{ content(id: "{CONTENT[-1]}") {{ id }} }}'})).json()
+    found = (await http.post(f'{{ content(id: "{CONTENT[-1]}") {{ id }} }}')).body
     if found.get("data", {}).get("content"):
         return
     words = ["space", "rocket", "moon", "ocean", "forest", "city", "music", "cooking", "history", "robots"]
@@ -123,18 +120,14 @@ async def seed_catalog(http: httpx.AsyncClient) -> None:
     ]
     query = "mutation($c: [ContentInput!]!) { upsertContents(inputs: $c) { accepted errors { message } } }"
     for start in range(0, len(items), 20):  # small batches stay inside the request time budget
-        body = (
-            await http.post(
-                "/graphql", json={"query": query, "variables": {"c": items[start : start + 20]}}, timeout=300
-            )
-        ).json()
+        body = (await http.post(query, {"c": items[start : start + 20]}, timeout=300)).body
         if body.get("errors") or body["data"]["upsertContents"]["errors"]:
             raise SystemExit(f"seeding failed: {body}")
     for user in USERS:
-        await http.post("/graphql", json={"query": f'mutation {{ upsertUser(input: {{id: "{user}"}}) {{ id }} }}'})
+        await http.post(f'mutation {{ upsertUser(input: {{id: "{user}"}}) {{ id }} }}')
 
 
-async def stored_ids_graphql(http: httpx.AsyncClient, users: set[str]) -> list[str]:
+async def stored_ids_graphql(http: GraphQLClient, users: set[str]) -> list[str]:
     """Every stored event id of `users`, paging through `events(userId)`."""
     ids: list[str] = []
     query = (
@@ -144,7 +137,7 @@ async def stored_ids_graphql(http: httpx.AsyncClient, users: set[str]) -> list[s
     for user in sorted(users):
         after = None
         while True:
-            body = (await http.post("/graphql", json={"query": query, "variables": {"u": user, "a": after}})).json()
+            body = (await http.post(query, {"u": user, "a": after})).body
             page = body["data"]["events"]
             ids += [edge["node"]["id"] for edge in page["edges"]]
             if not page["pageInfo"]["hasNextPage"]:
@@ -201,8 +194,7 @@ def report(stats: Stats, stored: list[str], elapsed: float) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     """Seed, run the clients, then verify every acknowledged event."""
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
-    limits = httpx.Limits(max_connections=args.clients + 5, max_keepalive_connections=args.clients + 5)
-    async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=60, limits=limits) as http:
+    async with GraphQLClient(args.url, connections=args.clients + 5, headers=headers) as http:
         await seed_catalog(http)
         started = time.monotonic()
         stats = Stats()

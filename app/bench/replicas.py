@@ -147,13 +147,10 @@ async def _read_after_write(base_url: str, users: list[str], items: list[str], o
         for i in range(options.writes):
             user = users[i % len(users)]
             event = {"userId": user, "contentId": items[i % len(items)], "eventType": "click"}
-            await http.post("/graphql", json={"query": LIKE, "variables": {"e": event}})
+            await http.data(LIKE, {"e": event}, operation="logEvent")
             t = time.perf_counter()
-            request = {"query": workload.RECOMMEND, "variables": {"u": user, "ctx": {"ryw": i}}}
-            body = (await http.post("/graphql", json=request)).json()
+            await http.data(workload.RECOMMEND, {"u": user, "ctx": {"ryw": i}}, operation="recommendations")
             latencies.append(time.perf_counter() - t)
-            if body.get("errors"):
-                raise RuntimeError(str(body["errors"])[:300])
     wall = time.perf_counter() - started
     return summarize(latencies, wall, size=options.size, operation="read_after_write", concurrency=1, cached=False)
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from app.bench import synth
+from app.bench.http import GraphQLClient
 from app.bench.measure import Stats, measure
 from app.bench.sqlpath import Recording, Replayer
 
@@ -44,19 +43,9 @@ class Plan:
     batches_1000: int = 4
 
 
-async def _post(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
-    response.raise_for_status()
-    body: dict[str, Any] = response.json()
-    if body.get("errors"):
-        raise RuntimeError(str(body["errors"])[:300])
-    return body
-
-
-def client(base_url: str, concurrency: int) -> httpx.AsyncClient:
+def client(base_url: str, concurrency: int) -> GraphQLClient:
     """An HTTP/1.1 client with a connection per concurrent worker."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60)
+    return GraphQLClient(base_url, connections=concurrency)
 
 
 async def recommendations(base_url: str, users: list[str], size: int, plan: Plan) -> list[Stats]:
@@ -67,17 +56,17 @@ async def recommendations(base_url: str, users: list[str], size: int, plan: Plan
     for c in plan.concurrency:
         async with client(base_url, c) as http:
             for u in hot:
-                await _post(http, RECOMMEND, {"u": u})
+                await http.data(RECOMMEND, {"u": u})
 
-            async def cached(i: int, http: httpx.AsyncClient = http) -> None:
-                await _post(http, RECOMMEND, {"u": hot[i % len(hot)]})
+            async def cached(i: int, http: GraphQLClient = http) -> None:
+                await http.data(RECOMMEND, {"u": hot[i % len(hot)]})
 
-            async def uncached(i: int, http: httpx.AsyncClient = http, c: int = c) -> None:
-                await _post(http, RECOMMEND, {"u": users[i % len(users)], "ctx": {"bench": f"{run}-{c}-{i}"}})
+            async def uncached(i: int, http: GraphQLClient = http, c: int = c) -> None:
+                await http.data(RECOMMEND, {"u": users[i % len(users)], "ctx": {"bench": f"{run}-{c}-{i}"}})
 
-            async def filtered(i: int, http: httpx.AsyncClient = http, c: int = c) -> None:
+            async def filtered(i: int, http: GraphQLClient = http, c: int = c) -> None:
                 ctx = {"bench": f"{run}-{c}-{i}-f"}
-                await _post(http, RECOMMEND_FILTERED, {"u": users[i % len(users)], "ctx": ctx, "f": synth.FILTER})
+                await http.data(RECOMMEND_FILTERED, {"u": users[i % len(users)], "ctx": ctx, "f": synth.FILTER})
 
             for fn, total, operation, is_cached in (
                 (cached, plan.cached_per_level, "recommendations", True),
@@ -130,7 +119,7 @@ async def ingest(base_url: str, users: list[str], items: list[str], size: int, p
     async with client(base_url, 1) as http:
 
         async def single(i: int) -> None:
-            await _post(http, LOG_ONE, {"e": _event(users, items, i)})
+            await http.data(LOG_ONE, {"e": _event(users, items, i)})
 
         out.append(
             await measure(
@@ -145,7 +134,7 @@ async def ingest(base_url: str, users: list[str], items: list[str], size: int, p
         for batch, total in ((100, plan.batches_100), (1000, plan.batches_1000)):
 
             async def many(i: int, batch: int = batch) -> None:
-                await _post(http, LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]})
+                await http.data(LOG_MANY, {"es": [_event(users, items, i * batch + j) for j in range(batch)]})
 
             out.append(
                 await measure(
