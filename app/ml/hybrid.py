@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
 from app.ml.serving import RECENCY
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One item proposed by one source, with that source's raw score."""
+class Candidate(NamedTuple):
+    """One item proposed by one source, with that source's raw score.
+
+    A named tuple, not a frozen dataclass: an uncached request builds about 650 of them from result rows, and
+    a tuple is built in half the time (0.66 against 1.32 us each).
+    """
 
     item_id: str
     score: float
