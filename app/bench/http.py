@@ -50,7 +50,7 @@ class GraphQLClient:
         self.base_url = base_url.rstrip("/")
         self._connections = connections
         self._headers = {**JSON_HEADERS, **(headers or {})}
-        self._timeout = timeout
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> GraphQLClient:
@@ -59,7 +59,7 @@ class GraphQLClient:
             base_url=self.base_url,
             connector=connector,
             headers=self._headers,
-            timeout=aiohttp.ClientTimeout(total=self._timeout),
+            timeout=self._timeout,
         )
         return self
 
@@ -75,7 +75,7 @@ class GraphQLClient:
         if self._session is None:
             raise RuntimeError("GraphQLClient is not open: use it as `async with GraphQLClient(...)`")
         payload = orjson.dumps({"query": query, "variables": variables or {}})
-        limit = aiohttp.ClientTimeout(total=self._timeout if timeout is None else timeout)
+        limit = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
         async with self._session.post("/graphql", data=payload, timeout=limit) as response:
             raw = await response.read()
             status = response.status

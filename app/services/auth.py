@@ -96,7 +96,11 @@ def forget_roles() -> None:
 def remembered_role(secret: str) -> tuple[bool, Role | None]:
     """(True, the role or None) when this process remembers the key's answer, else (False, None): a caller
     that holds no session yet can skip opening one (`app.context.resolve_caller`)."""
-    found = _roles.get(hash_key(secret), _UNKNOWN)
+    return _remembered(hash_key(secret))
+
+
+def _remembered(digest: str) -> tuple[bool, Role | None]:
+    found = _roles.get(digest, _UNKNOWN)
     return (False, None) if found is _UNKNOWN else (True, found)
 
 
@@ -106,10 +110,10 @@ async def role_for(session: AsyncSession, *, secret: str) -> Role | None:
     Answers are remembered for ROLE_MEMO_SECONDS per process; a revocation reaches every process at
     once through the change notification (app.watcher), at the latest after ROLE_MEMO_SECONDS.
     """
-    known, role = remembered_role(secret)
+    digest = hash_key(secret)
+    known, role = _remembered(digest)
     if known:
         return role
-    digest = hash_key(secret)
     key = await ApiKeyRepository(session).get_by_hash(digest)
     role = Role(key.role) if key is not None and hmac.compare_digest(key.key_hash, digest) else None
     _roles[digest] = role

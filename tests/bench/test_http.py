@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from app.bench.http import GraphQLClient
+from tests.hardening.servers import free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,9 +36,8 @@ async def server() -> AsyncIterator[str]:
     app.router.add_post("/graphql", _graphql)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 
